@@ -1,0 +1,172 @@
+"""Settings from the environment and a `.env` file, exactly as CONTRACT.md lists them.
+
+A missing or malformed value becomes a `ConfigError` whose lines each name one
+variable and what it wants; secrets are `SecretStr`, masked in every repr.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REQUIREMENTS = {
+    "SLACK_BOT_TOKEN": "a bot token starting with xoxb-",
+    "SLACK_SIGNING_SECRET": "the app's signing secret (Basic Information → App Credentials)",
+    "SLACK_APP_TOKEN": "an app-level token starting with xapp- (Socket Mode)",
+    "SLACK_API_URL": "an http(s) URL ending in /, e.g. https://slack.com/api/",
+    "REDIS_URL": "a redis://, rediss:// or unix:// URL",
+    "TICKET_BACKEND": "one of: epixel, getfly, ispcrm, keliweb",
+    "TICKET_API_URL": "the helpdesk API's base URL with prefix and version, "
+    "e.g. https://desk.example.com/api/v1/",
+    "TICKET_API_KEY": "the helpdesk API key",
+    "TICKET_API_TOKEN": "a bearer token for the helpdesk API",
+    "TICKET_API_USERNAME": "the helpdesk login name",
+    "TICKET_API_PASSWORD": "the helpdesk login password",
+    "TICKET_API_CLIENT_ID": "the OAuth client id",
+    "TICKET_API_CLIENT_SECRET": "the OAuth client secret",
+    "TICKET_CHANNEL": "a channel id such as C0123456789",
+    "TICKET_SYNC_INTERVAL": "a whole number of seconds, at least 1",
+    "PORT": "a TCP port number from 1 to 65535",
+    "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
+    "REDIS_PREFIX": "a key prefix of letters, digits, '-', '_' or ':'",
+}
+
+
+class ConfigError(Exception):
+    """Start-up cannot go on; each line names a variable and what it wants."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def problem(variable: str, what: str = "is required") -> str:
+    return f"{variable} {what}: {REQUIREMENTS.get(variable, 'a value')}"
+
+
+class Backend(StrEnum):
+    EPIXEL = "epixel"
+    GETFLY = "getfly"
+    ISPCRM = "ispcrm"
+    KELIWEB = "keliweb"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=True
+    )
+
+    SLACK_BOT_TOKEN: SecretStr
+    SLACK_SIGNING_SECRET: SecretStr | None = None
+    SLACK_APP_TOKEN: SecretStr | None = None
+    SLACK_API_URL: str = "https://slack.com/api/"
+    REDIS_URL: SecretStr | None = None  # may carry a password
+    REDIS_PREFIX: str = "ticket-bot"
+    TICKET_BACKEND: Backend = Backend.EPIXEL
+    TICKET_API_URL: str
+    TICKET_API_KEY: SecretStr | None = None
+    TICKET_API_TOKEN: SecretStr | None = None
+    TICKET_API_USERNAME: str | None = None
+    TICKET_API_PASSWORD: SecretStr | None = None
+    TICKET_API_CLIENT_ID: str | None = None
+    TICKET_API_CLIENT_SECRET: SecretStr | None = None
+    TICKET_CHANNEL: str | None = None
+    TICKET_SYNC_INTERVAL: int = Field(default=15, ge=1)
+    PORT: int = Field(default=3000, ge=1, le=65535)
+    LOG_LEVEL: str = "INFO"
+
+    @field_validator("SLACK_BOT_TOKEN")
+    @classmethod
+    def _bot_token(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith("xoxb-"):
+            raise ValueError("bad prefix")
+        return value
+
+    @field_validator("SLACK_APP_TOKEN")
+    @classmethod
+    def _app_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError("bad prefix")
+        return value
+
+    @field_validator("SLACK_API_URL", "TICKET_API_URL")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("not an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("REDIS_URL")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("not a redis URL")
+        return value
+
+    @field_validator("TICKET_CHANNEL")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        if value and not value[:1] in {"C", "G", "D"}:
+            raise ValueError("not a channel id")
+        return value or None
+
+    @field_validator("LOG_LEVEL")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("unknown level")
+        return value.upper()
+
+    @field_validator("REDIS_PREFIX")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not value or not all(c.isalnum() or c in "-_:" for c in value):
+            raise ValueError("bad prefix")
+        return value
+
+    def secrets(self) -> list[str]:
+        """Every secret value set, for the log filter that masks them."""
+        values = [
+            self.SLACK_BOT_TOKEN,
+            self.SLACK_SIGNING_SECRET,
+            self.SLACK_APP_TOKEN,
+            self.TICKET_API_KEY,
+            self.TICKET_API_TOKEN,
+            self.TICKET_API_PASSWORD,
+            self.TICKET_API_CLIENT_SECRET,
+            self.REDIS_URL,
+        ]
+        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+
+    @property
+    def redis_url(self) -> str | None:
+        return self.REDIS_URL.get_secret_value() if self.REDIS_URL else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings; raise `ConfigError` with one line per bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> list[str]:
+    problems = []
+    for error in exc.errors():
+        variable = str(error["loc"][0]) if error["loc"] else "configuration"
+        missing = error["type"] == "missing"
+        problems.append(problem(variable, "is required" if missing else "is malformed"))
+    return problems
+
+
+def require(settings: Settings, *variables: str) -> None:
+    """Raise `ConfigError` naming each of `variables` that is unset for this mode."""
+    missing = [problem(v) for v in variables if not getattr(settings, v)]
+    if missing:
+        raise ConfigError(missing)
