@@ -1,0 +1,66 @@
+"""The interface every helpdesk backend implements."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from bot.gateway.models import (
+    Capabilities,
+    Category,
+    FileUpload,
+    NewTicket,
+    Priority,
+    Status,
+    Tag,
+    Ticket,
+    TicketDetail,
+    TicketPage,
+)
+
+
+@runtime_checkable
+class TicketGateway(Protocol):
+    """A helpdesk in domain terms. Methods a backend cannot serve raise `Unsupported`."""
+
+    name: str
+    capabilities: Capabilities
+
+    def list_categories(self) -> list[Category]: ...
+
+    def list_priorities(self) -> list[Priority]: ...
+
+    def list_tags(self) -> list[Tag]: ...
+
+    def create_ticket(self, new: NewTicket) -> Ticket: ...
+
+    def list_tickets(
+        self,
+        *,
+        status: Status | None = None,
+        subject: str | None = None,
+        category_id: str | None = None,
+        offset: int = 0,
+        limit: int = 10,
+    ) -> TicketPage: ...
+
+    def get_ticket(self, ticket_id: str) -> TicketDetail: ...
+
+    def update_ticket(
+        self,
+        ticket_id: str,
+        *,
+        priority: Priority | None = None,
+        tag_ids: list[str] | None = None,
+    ) -> None: ...
+
+    def add_conversation(
+        self, ticket_id: str, text: str, attachment: FileUpload | None = None
+    ) -> None: ...
+
+    def download_attachment(self, attachment_id: str) -> FileUpload: ...
+
+    def set_status(self, ticket_id: str, status: Status) -> None: ...
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        ...
