@@ -1,0 +1,75 @@
+"""Shared fixtures: a real redis-server, and a store on it under a fresh prefix."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from bot.store import Store
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """TEST_REDIS_URL when CI started one; otherwise a redis-server started here."""
+    given = os.environ.get("TEST_REDIS_URL")
+    if given:
+        yield given
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed (Debian: apt-get install redis-server)")
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="ticket-bot-redis-")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", workdir],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    _wait_for_redis(url)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def _wait_for_redis(url: str) -> None:
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            return
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@pytest.fixture()
+def redis_prefix() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture()
+def store(redis_url: str, redis_prefix: str) -> Iterator[Store]:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    store = Store(client, redis_prefix)
+    yield store
+    store.close()
+    for key in client.scan_iter(f"{redis_prefix}:*"):
+        client.delete(key)
