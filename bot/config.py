@@ -111,7 +111,7 @@ class Settings(BaseSettings):
     @field_validator("TICKET_CHANNEL")
     @classmethod
     def _channel(cls, value: str | None) -> str | None:
-        if value and not value[:1] in {"C", "G", "D"}:
+        if value and value[:1] not in {"C", "G", "D"}:
             raise ValueError("not a channel id")
         return value or None
 

@@ -139,7 +139,9 @@ class Store:
 
     def claim(self, what: str, ttl_seconds: float) -> bool:
         """True for exactly one caller per `what` within `ttl_seconds`."""
-        return bool(self.redis.set(self.key("claim", what), "1", nx=True, px=int(ttl_seconds * 1000)))
+        return bool(
+            self.redis.set(self.key("claim", what), "1", nx=True, px=int(ttl_seconds * 1000))
+        )
 
     def release(self, what: str) -> None:
         self.redis.delete(self.key("claim", what))
@@ -154,5 +156,3 @@ def connect(redis_url: str | None, prefix: str) -> Store:
 
     log.info("REDIS_URL is unset: using an embedded in-process store, good for one process only")
     return Store(fakeredis.FakeRedis(decode_responses=True), prefix)
-
-

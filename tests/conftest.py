@@ -36,8 +36,19 @@ def redis_url() -> Iterator[str]:
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="ticket-bot-redis-")
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", workdir],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+        ],
         stdout=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"
@@ -71,5 +82,17 @@ def store(redis_url: str, redis_prefix: str) -> Iterator[Store]:
     store = Store(client, redis_prefix)
     yield store
     store.close()
+    for key in client.scan_iter(f"{redis_prefix}:*"):
+        client.delete(key)
+
+
+@pytest.fixture()
+def live(redis_url: str, redis_prefix: str) -> Iterator[object]:
+    """The bot serving HTTP against fake Slack, the fake Epixel helpdesk and real Redis."""
+    from tests.harness import running_bot
+
+    with running_bot(redis_url, redis_prefix) as harness:
+        yield harness
+    client = redis.Redis.from_url(redis_url)
     for key in client.scan_iter(f"{redis_prefix}:*"):
         client.delete(key)

@@ -28,8 +28,14 @@ def clean_env(**values: str) -> dict[str, str]:
 
 
 def run_bot(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_fresh_machine_names_every_missing_variable_without_a_traceback(tmp_path: Path) -> None:
@@ -45,7 +51,9 @@ def test_malformed_value_is_named_and_secret_not_echoed(tmp_path: Path) -> None:
     env = clean_env(**{**REQUIRED, "SLACK_BOT_TOKEN": "not-a-token-123", "PORT": "http"})
     result = run_bot("serve", env=env, cwd=tmp_path)
     assert result.returncode == 2
-    assert "ticket-bot: SLACK_BOT_TOKEN is malformed: a bot token starting with xoxb-" in result.stderr
+    assert (
+        "ticket-bot: SLACK_BOT_TOKEN is malformed: a bot token starting with xoxb-" in result.stderr
+    )
     assert "ticket-bot: PORT is malformed" in result.stderr
     assert "not-a-token-123" not in result.stderr
     assert "Traceback" not in result.stderr
@@ -76,7 +84,9 @@ def test_dotenv_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert settings.SLACK_API_URL == "https://slack.com/api/"
 
 
-def test_environment_wins_and_defaults_hold(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_environment_wins_and_defaults_hold(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.chdir(tmp_path)
     for key, value in REQUIRED.items():
         monkeypatch.setenv(key, value)
@@ -95,8 +105,13 @@ def test_secrets_are_masked_in_repr(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.setenv("REDIS_URL", "redis://:redis-password@127.0.0.1:6379/0")
     settings = load_settings()
     shown = repr(settings) + str(settings) + settings.model_dump_json()
-    for secret in ("xoxb-123-secret-bot-token", "signing-secret-value", "api-key-value",
-                   "api-token-value", "redis-password"):
+    for secret in (
+        "xoxb-123-secret-bot-token",
+        "signing-secret-value",
+        "api-key-value",
+        "api-token-value",
+        "redis-password",
+    ):
         assert secret not in shown
 
 

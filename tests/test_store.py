@@ -44,8 +44,9 @@ def test_stale_value_is_served_at_once_while_one_refresh_runs(store: Store) -> N
 
     started = time.monotonic()
     with ThreadPoolExecutor(10) as pool:
-        answers = list(pool.map(lambda _: store.cached("tags", slow_loader, ttl=60, stale_ttl=60),
-                                range(10)))
+        answers = list(
+            pool.map(lambda _: store.cached("tags", slow_loader, ttl=60, stale_ttl=60), range(10))
+        )
     assert time.monotonic() - started < 1.0
     assert answers == ["old"] * 10
     time.sleep(0.1)

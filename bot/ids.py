@@ -1,0 +1,26 @@
+"""Callback, block and action ids shared by templates, listeners and the manifest test."""
+
+# views
+NEW_TICKET_VIEW = "ticket_new"
+LOADING_VIEW = "ticket_new_loading"
+RESULT_VIEW = "ticket_new_result"
+
+# new-ticket modal: block id -> action id of its input
+SUBJECT_BLOCK, SUBJECT_INPUT = "subject", "subject_input"
+DESCRIPTION_BLOCK, DESCRIPTION_INPUT = "description", "description_input"
+CATEGORY_BLOCK, CATEGORY_INPUT = "category", "category_input"
+PRIORITY_BLOCK, PRIORITY_INPUT = "priority", "priority_input"
+ATTACHMENT_BLOCK, ATTACHMENT_INPUT = "attachment", "attachment_input"
+
+# buttons and selects
+LOOKUP_RETRY = "lookup_retry"
+DRAFT_RESTORE = "draft_restore"
+CLOSE = "ticket_close"
+REOPEN = "ticket_reopen"
+PRIORITY_SELECT = "ticket_priority"
+TAGS_SELECT = "ticket_tags"
+LIST_PAGE = "ticket_list_page"
+SHOW_TICKET = "ticket_show"
+
+#: block id of a card's action row is CARD_ACTIONS_PREFIX + ticket id
+CARD_ACTIONS_PREFIX = "card:"

@@ -1,0 +1,73 @@
+"""Buttons and selects: on cards, in the modal, in ticket lists."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot import ids
+from bot.desk import Desk
+from bot.forms import ModalContext
+from bot.gateway import Priority, Status
+from bot.store import ThreadRef
+
+
+def _card(body: dict[str, Any]) -> ThreadRef:
+    container = body.get("container", {})
+    return ThreadRef(container["channel_id"], container["message_ts"])
+
+
+def _ticket_id(action: dict[str, Any]) -> str:
+    return str(action["block_id"]).removeprefix(ids.CARD_ACTIONS_PREFIX)
+
+
+def register(app: App, desk: Desk) -> None:
+    @app.action(ids.CLOSE)
+    def close(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        desk.change_status(action["value"], Status.CLOSED, body["user"]["id"], _card(body), respond)
+
+    @app.action(ids.REOPEN)
+    def reopen(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        desk.change_status(action["value"], Status.OPEN, body["user"]["id"], _card(body), respond)
+
+    @app.action(ids.PRIORITY_SELECT)
+    def priority(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        chosen = Priority(action["selected_option"]["value"])
+        desk.change_priority(_ticket_id(action), chosen, body["user"]["id"], _card(body), respond)
+
+    @app.action(ids.TAGS_SELECT)
+    def tags(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        chosen = [o["value"] for o in action.get("selected_options", [])]
+        desk.change_tags(_ticket_id(action), chosen, body["user"]["id"], _card(body), respond)
+
+    @app.action(ids.LIST_PAGE + "_prev")
+    @app.action(ids.LIST_PAGE + "_next")
+    def page(ack: Ack, action: dict[str, Any], respond: Respond) -> None:
+        ack()
+        where = json.loads(action["value"])
+        status = Status(where["status"]) if where.get("status") else None
+        desk.list_tickets(status, int(where["offset"]), respond, replace=True)
+
+    @app.action(ids.LOOKUP_RETRY)
+    def retry(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        view = body["view"]
+        desk.retry_lookups(view["id"], ModalContext.load(view.get("private_metadata")))
+
+    @app.action(ids.DRAFT_RESTORE)
+    def restore(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        view = body["view"]
+        desk.restore_form(view["id"], ModalContext.load(view.get("private_metadata")))
+
+    @app.action(ids.CATEGORY_INPUT)
+    @app.action(ids.PRIORITY_INPUT)
+    @app.action(ids.ATTACHMENT_INPUT)
+    def modal_input(ack: Ack) -> None:
+        ack()  # inputs in a modal report changes too; the submission reads them

@@ -1,0 +1,51 @@
+"""The Slack Web API client: retries 429s after Retry-After, and connection errors."""
+
+from __future__ import annotations
+
+import httpx
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+)
+
+from bot.gateway.models import FileUpload
+
+WEB_API_TIMEOUT = 10
+
+
+def build_client(token: str, api_url: str) -> WebClient:
+    return WebClient(
+        token=token,
+        base_url=api_url,
+        timeout=WEB_API_TIMEOUT,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=3),
+        ],
+    )
+
+
+class FileTooLarge(Exception):
+    def __init__(self, name: str, limit: int) -> None:
+        super().__init__(f"{name} is larger than {limit // 1024} KiB")
+        self.name = name
+        self.limit = limit
+
+
+_downloads = httpx.Client(timeout=httpx.Timeout(30, connect=5), follow_redirects=True)
+
+
+def download_file(file: dict[str, object], token: str, limit: int | None) -> FileUpload:
+    """A file shared in Slack, fetched with the bot token (url_private needs it)."""
+    name = str(file.get("name") or "file")
+    size = file.get("size")
+    if limit is not None and isinstance(size, int) and size > limit:
+        raise FileTooLarge(name, limit)
+    url = str(file.get("url_private_download") or file.get("url_private"))
+    response = _downloads.get(url, headers={"Authorization": f"Bearer {token}"})
+    response.raise_for_status()
+    if limit is not None and len(response.content) > limit:
+        raise FileTooLarge(name, limit)
+    mimetype = str(file.get("mimetype") or "application/octet-stream")
+    return FileUpload(filename=name, content=response.content, content_type=mimetype)

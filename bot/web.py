@@ -1,0 +1,55 @@
+"""HTTP mode: a WSGI app with Slack at POST /slack/events and GET /healthz."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.gateway import GatewayError, TicketGateway
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+HEALTH_CACHE_SECONDS = 10
+
+
+class WebApp:
+    def __init__(self, slack: SlackRequestHandler, store: Store, gateway: TicketGateway) -> None:
+        self.slack = slack
+        self.store = store
+        self.gateway = gateway
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/healthz" and environ.get("REQUEST_METHOD") == "GET":
+            return self.health(start_response)
+        if path == "/slack/events":
+            return self.slack(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found\n"]
+
+    def health(self, start_response: StartResponse) -> Iterable[bytes]:
+        problems = []
+        if not self.store.ping():
+            problems.append("redis: not answering")
+        try:
+            # cached, so a load balancer's probe does not hammer the helpdesk
+            self.store.cached(
+                "healthz", self._probe_helpdesk, ttl=HEALTH_CACHE_SECONDS, stale_ttl=0.001
+            )
+        except GatewayError as exc:
+            problems.append(f"helpdesk: {type(exc).__name__}")
+        status = "503 Service Unavailable" if problems else "200 OK"
+        start_response(status, [("Content-Type", "text/plain")])
+        return [("\n".join(problems) or "ok").encode() + b"\n"]
+
+    def _probe_helpdesk(self) -> bool:
+        if self.gateway.capabilities.categories:
+            self.gateway.list_categories()
+        else:
+            self.gateway.list_priorities()
+        return True

@@ -1,0 +1,94 @@
+"""The whole bot running for real: Bolt app over HTTP, fake Slack, fake helpdesk, real Redis."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import redis
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.app import build_app
+from bot.config import Settings, load_settings
+from bot.gateway import TicketGateway, build_gateway
+from bot.store import Store
+from bot.web import WebApp
+from tests.fakes.epixel import FakeEpixel
+from tests.fakes.slack import FakeSlack
+from tests.slack_requests import SignedClient
+
+SIGNING_SECRET = "test-signing-secret"
+BOT_TOKEN = "xoxb-test-token"
+
+
+class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class Harness:
+    def __init__(
+        self,
+        slack: FakeSlack,
+        desk: FakeEpixel,
+        store: Store,
+        settings: Settings,
+        gateway: TicketGateway,
+        url: str,
+    ) -> None:
+        self.slack = slack
+        self.helpdesk = desk
+        self.store = store
+        self.settings = settings
+        self.gateway = gateway
+        self.url = url
+        self.client = SignedClient(
+            url + "/slack/events", SIGNING_SECRET, response_url=slack.new_response_url()
+        )
+
+
+def test_settings(slack: FakeSlack, helpdesk: FakeEpixel, **extra: Any) -> Settings:
+    values: dict[str, Any] = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "TICKET_BACKEND": "epixel",
+        "TICKET_API_URL": helpdesk.base_url,
+        "TICKET_API_KEY": "test-api-key",
+        "TICKET_API_USERNAME": "bot@example.com",
+        "TICKET_API_PASSWORD": "s3cret-pass",
+    }
+    values.update(extra)
+    return load_settings(**values)
+
+
+@contextmanager
+def running_bot(redis_url: str, prefix: str, **extra: Any) -> Iterator[Harness]:
+    with FakeSlack(bot_token=BOT_TOKEN) as slack, FakeEpixel() as helpdesk:
+        settings = test_settings(slack, helpdesk, **extra)
+        gateway = build_gateway(settings)
+        store = Store(redis.Redis.from_url(redis_url, decode_responses=True), prefix)
+        app = build_app(settings, gateway, store)
+        wsgi = WebApp(SlackRequestHandler(app), store, gateway)
+        server = make_server("127.0.0.1", 0, wsgi, ThreadingWSGIServer, QuietHandler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        harness = Harness(
+            slack, helpdesk, store, settings, gateway, f"http://127.0.0.1:{server.server_port}"
+        )
+        try:
+            yield harness
+        finally:
+            harness.client.close()
+            server.shutdown()
+            server.server_close()
+            gateway.close()
+            store.close()
