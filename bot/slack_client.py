@@ -13,6 +13,15 @@ from bot.gateway.models import FileUpload
 
 WEB_API_TIMEOUT = 10
 
+#: every bot scope the code needs, and why; app-manifest.yml must ask for exactly these
+SCOPES_USED = {
+    "commands": "the /ticket slash command",
+    "chat:write": "ticket cards, their updates and thread notes",
+    "users:read": "the requester's name (users.info)",
+    "users:read.email": "the requester's email for the helpdesk",
+    "files:read": "files attached in the new-ticket modal",
+}
+
 
 def build_client(token: str, api_url: str) -> WebClient:
     return WebClient(

@@ -232,7 +232,7 @@ def test_tags_then_priority_selects_update_the_ticket(live: Harness) -> None:
     assert live.helpdesk.tickets[ticket_id]["priority"] == "1"
     assert live.helpdesk.tickets[ticket_id]["tags"] == [1, 3]
     assert "Low" in texts(updated.args["blocks"])
-    notes = [texts(c.args) for c in live.slack.calls_to("chat.postMessage")[1:]]
+    notes = [texts(c.args) for c in live.slack.wait_for("chat.postMessage", count=3)[1:]]
     assert any("set the priority to Low" in n for n in notes)
 
 

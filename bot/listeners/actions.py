@@ -11,6 +11,7 @@ from bot import ids
 from bot.desk import Desk
 from bot.forms import ModalContext
 from bot.gateway import Priority, Status
+from bot.listeners.after_ack import after_ack
 from bot.store import ThreadRef
 
 
@@ -27,44 +28,76 @@ def register(app: App, desk: Desk) -> None:
     @app.action(ids.CLOSE)
     def close(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
         ack()
-        desk.change_status(action["value"], Status.CLOSED, body["user"]["id"], _card(body), respond)
+        after_ack(
+            lambda: desk.change_status(
+                action["value"], Status.CLOSED, body["user"]["id"], _card(body), respond
+            )
+        )
 
     @app.action(ids.REOPEN)
     def reopen(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
         ack()
-        desk.change_status(action["value"], Status.OPEN, body["user"]["id"], _card(body), respond)
+        after_ack(
+            lambda: desk.change_status(
+                action["value"], Status.OPEN, body["user"]["id"], _card(body), respond
+            )
+        )
 
     @app.action(ids.PRIORITY_SELECT)
     def priority(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
         ack()
-        chosen = Priority(action["selected_option"]["value"])
-        desk.change_priority(_ticket_id(action), chosen, body["user"]["id"], _card(body), respond)
+        after_ack(
+            lambda: desk.change_priority(
+                _ticket_id(action),
+                Priority(action["selected_option"]["value"]),
+                body["user"]["id"],
+                _card(body),
+                respond,
+            )
+        )
 
     @app.action(ids.TAGS_SELECT)
     def tags(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
         ack()
-        chosen = [o["value"] for o in action.get("selected_options", [])]
-        desk.change_tags(_ticket_id(action), chosen, body["user"]["id"], _card(body), respond)
+        after_ack(
+            lambda: desk.change_tags(
+                _ticket_id(action),
+                [o["value"] for o in action.get("selected_options", [])],
+                body["user"]["id"],
+                _card(body),
+                respond,
+            )
+        )
 
     @app.action(ids.LIST_PAGE + "_prev")
     @app.action(ids.LIST_PAGE + "_next")
     def page(ack: Ack, action: dict[str, Any], respond: Respond) -> None:
         ack()
-        where = json.loads(action["value"])
-        status = Status(where["status"]) if where.get("status") else None
-        desk.list_tickets(status, int(where["offset"]), respond, replace=True)
+
+        def show_page() -> None:
+            where = json.loads(action["value"])
+            status = Status(where["status"]) if where.get("status") else None
+            desk.list_tickets(status, int(where["offset"]), respond, replace=True)
+
+        after_ack(show_page)
 
     @app.action(ids.LOOKUP_RETRY)
     def retry(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        view = body["view"]
-        desk.retry_lookups(view["id"], ModalContext.load(view.get("private_metadata")))
+        after_ack(
+            lambda: desk.retry_lookups(
+                body["view"]["id"], ModalContext.load(body["view"].get("private_metadata"))
+            )
+        )
 
     @app.action(ids.DRAFT_RESTORE)
     def restore(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        view = body["view"]
-        desk.restore_form(view["id"], ModalContext.load(view.get("private_metadata")))
+        after_ack(
+            lambda: desk.restore_form(
+                body["view"]["id"], ModalContext.load(body["view"].get("private_metadata"))
+            )
+        )
 
     @app.action(ids.CATEGORY_INPUT)
     @app.action(ids.PRIORITY_INPUT)

@@ -9,6 +9,7 @@ from slack_bolt import Ack, App, Respond
 from bot.desk import Desk
 from bot.forms import ModalContext
 from bot.gateway import Status
+from bot.listeners.after_ack import after_ack
 from bot.render import render, unescape_slack
 
 COMMAND = "/ticket"
@@ -26,7 +27,7 @@ def register(app: App, desk: Desk) -> None:
             context = ModalContext(
                 channel=command.get("channel_id"), response_url=command.get("response_url")
             )
-            desk.open_new_ticket(command["trigger_id"], rest, context, respond)
+            after_ack(lambda: desk.open_new_ticket(command["trigger_id"], rest, context, respond))
         elif sub == "list" and desk.capabilities.ticket_list:
             list_tickets(ack, rest, desk, respond)
         elif sub == "show" and desk.capabilities.ticket_detail:
@@ -47,7 +48,7 @@ def list_tickets(ack: Ack, rest: str, desk: Desk, respond: Respond) -> None:
         )
         return
     ack(**_notice(":mag: Looking up tickets…"), response_type="ephemeral")
-    desk.list_tickets(STATUS_WORDS.get(rest.lower()), 0, respond, replace=True)
+    after_ack(lambda: desk.list_tickets(STATUS_WORDS.get(rest.lower()), 0, respond, replace=True))
 
 
 def show_ticket(ack: Ack, rest: str, desk: Desk, respond: Respond) -> None:
@@ -59,7 +60,7 @@ def show_ticket(ack: Ack, rest: str, desk: Desk, respond: Respond) -> None:
         )
         return
     ack(**_notice(f":mag: Looking up ticket #{ticket_id}…"), response_type="ephemeral")
-    desk.show_ticket(ticket_id, respond)
+    after_ack(lambda: desk.show_ticket(ticket_id, respond))
 
 
 def _notice(text: str) -> Any:

@@ -8,6 +8,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.desk import Desk
+from bot.listeners.after_ack import after_ack
 
 #: the bot events app-manifest.yml subscribes to (checked by a test)
 SUBSCRIBED = ("app_home_opened",)
@@ -17,4 +18,4 @@ def register(app: App, desk: Desk) -> None:
     @app.event("app_home_opened")
     def home(event: dict[str, Any], client: WebClient) -> None:
         if event.get("tab") == "home":
-            client.views_publish(user_id=event["user"], view=desk.home())
+            after_ack(lambda: client.views_publish(user_id=event["user"], view=desk.home()))

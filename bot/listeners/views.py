@@ -9,6 +9,7 @@ from slack_bolt import Ack, App
 from bot import ids
 from bot.desk import Desk
 from bot.forms import ModalContext, read_draft
+from bot.listeners.after_ack import after_ack
 
 
 def register(app: App, desk: Desk) -> None:
@@ -21,7 +22,7 @@ def register(app: App, desk: Desk) -> None:
             return
         context = ModalContext.load(view.get("private_metadata"))
         ack(response_action="update", view=desk.pending_view(context))
-        desk.create_ticket(draft, body["user"]["id"], view["id"], context)
+        after_ack(lambda: desk.create_ticket(draft, body["user"]["id"], view["id"], context))
 
     @app.view_closed(ids.NEW_TICKET_VIEW)
     @app.view_closed(ids.LOADING_VIEW)

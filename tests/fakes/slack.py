@@ -335,14 +335,30 @@ class FakeSlack:
     def _handle_api(
         self, method: str, args: JsonDict, headers: dict[str, str]
     ) -> tuple[int, JsonDict, dict[str, str]]:
-        call = self._record(method, args, headers)
+        arrived = time.monotonic()
         time.sleep(self._steering.delays.get(method, 0.0))
         status, body, extra_headers = self._answer(method, args, headers)
-        call.status, call.response = status, body
+        self._record(method, args, headers, arrived, status, body)
         return status, body, extra_headers
 
-    def _record(self, method: str, args: JsonDict, headers: dict[str, str]) -> Call:
-        call = Call(method=method, args=args, headers=headers, time=time.monotonic())
+    def _record(
+        self,
+        method: str,
+        args: JsonDict,
+        headers: dict[str, str],
+        arrived: float | None = None,
+        status: int = 200,
+        response: JsonDict | None = None,
+    ) -> Call:
+        """Calls are listed once answered (so `response` is set); `time` is their arrival."""
+        call = Call(
+            method=method,
+            args=args,
+            headers=headers,
+            time=arrived or time.monotonic(),
+            status=status,
+            response=response,
+        )
         with self._arrived:
             self.calls.append(call)
             self._arrived.notify_all()
