@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from bot import ids
+from bot.after_ack import after_ack
 from bot.forms import Draft, ModalContext
 from bot.gateway import (
     GatewayError,
@@ -110,19 +111,26 @@ class Desk:
     def open_new_ticket(
         self, trigger_id: str, subject: str, context: ModalContext, respond: Respond
     ) -> None:
-        """Open the form at once: filled when the lookups are cached, loading otherwise."""
+        """Open the form at once: filled when the lookups are cached, loading otherwise.
+
+        Runs on the listener's thread right after the ack, so it never raises; the
+        slow part (filling a loading view from the helpdesk) goes to `after_ack`.
+        """
         draft = Draft(subject=subject[: self.capabilities.max_subject_chars or None])
-        warm = self.lookups.warm()
-        view = self.form_view(draft, context) if warm else self.loading_view(context)
         try:
+            warm = self.lookups.warm()
+            view = self.form_view(draft, context) if warm else self.loading_view(context)
             opened = self.slack.views_open(trigger_id=trigger_id, view=view)
         except SlackApiError as exc:
             self._modal_did_not_open(exc, respond)
             return
+        except Exception:
+            log.exception("opening the new-ticket modal failed")
+            return
         if not warm:
             view_id = opened["view"]["id"]
             self.save_draft(view_id, draft)
-            self.fill_form(view_id, draft, context)
+            after_ack(lambda: self.fill_form(view_id, draft, context))
 
     def _modal_did_not_open(self, exc: SlackApiError, respond: Respond) -> None:
         error = exc.response.get("error", "unknown")

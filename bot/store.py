@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 JsonValue = Any
 REFRESH_LOCK_MS = 30_000
+WAIT_POLL_SECONDS = 0.05
 
 
 class ThreadRef(NamedTuple):
@@ -59,7 +60,7 @@ class Store:
         refreshes it in the background, or loaded now when there is none."""
         entry = self._read_entry(name)
         if entry is None:
-            return self._load(name, loader, ttl, stale_ttl)
+            return self._load_once(name, loader, ttl, stale_ttl)
         if entry["fresh_until"] <= time.time():
             self._refresh_in_background(name, loader, ttl, stale_ttl)
         return entry["value"]
@@ -81,6 +82,24 @@ class Store:
         entry = {"value": value, "fresh_until": time.time() + ttl}
         self.redis.set(self.key("cache", name), json.dumps(entry), px=int((ttl + stale) * 1000))
         return value
+
+    def _load_once(
+        self, name: str, loader: Callable[[], JsonValue], ttl: float, stale: float
+    ) -> Any:
+        """Load a missing value; concurrent callers wait for one load instead of each loading."""
+        lock = self.key("lock", "cache", name)
+        if self.redis.set(lock, "1", nx=True, px=REFRESH_LOCK_MS):
+            try:
+                return self._load(name, loader, ttl, stale)
+            finally:
+                self.redis.delete(lock)
+        deadline = time.monotonic() + REFRESH_LOCK_MS / 1000
+        while time.monotonic() < deadline and self.redis.exists(lock):
+            time.sleep(WAIT_POLL_SECONDS)
+            entry = self._read_entry(name)
+            if entry is not None:
+                return entry["value"]
+        return self._load(name, loader, ttl, stale)  # the other loader failed or vanished
 
     def _refresh_in_background(
         self, name: str, loader: Callable[[], JsonValue], ttl: float, stale: float

@@ -27,6 +27,7 @@ BOT_TOKEN = "xoxb-test-token"
 
 class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    request_queue_size = 128  # Slack sends bursts; the default backlog of 5 resets them
 
 
 class QuietHandler(WSGIRequestHandler):

@@ -136,3 +136,26 @@ def test_show_unknown_ticket_says_so(live: Harness) -> None:
 
 def test_show_without_id_asks_for_one(live: Harness) -> None:
     assert "/ticket show <id>" in texts(live.client.command("show").json())
+
+
+def test_many_cold_modals_with_a_slow_helpdesk_all_open_before_their_trigger_expires(
+    live: Harness,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.slack_requests import SignedClient
+
+    live.helpdesk.delay = 4.0
+
+    def send(_: int) -> int:
+        with SignedClient(
+            live.client.base_url, live.client.signing_secret, response_url=live.client.response_url
+        ) as client:
+            return client.command("new").status_code
+
+    with ThreadPoolExecutor(30) as pool:
+        assert list(pool.map(send, range(80))) == [200] * 80
+    opened = live.slack.wait_for("views.open", count=80, timeout=15)
+    assert [c.response["error"] for c in opened if not c.response["ok"]] == []
+    live.slack.wait_for("views.update", count=80, timeout=30)
+    assert len(live.helpdesk.requests_to("category-list")) == 1

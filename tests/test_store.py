@@ -124,3 +124,19 @@ def test_real_store_from_url(redis_url: str, redis_prefix: str) -> None:
     real.redis.delete(real.key("claim", "z"))
     assert real.claim("z", 10)
     real.release("z")
+
+
+def test_a_missing_value_is_loaded_once_by_concurrent_callers(store: Store) -> None:
+    loads = []
+
+    def slow_loader() -> str:
+        loads.append(1)
+        time.sleep(0.3)
+        return "value"
+
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(
+            pool.map(lambda _: store.cached("cold", slow_loader, ttl=60, stale_ttl=60), range(10))
+        )
+    assert answers == ["value"] * 10
+    assert len(loads) == 1

@@ -8,10 +8,10 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 
 from bot import ids
+from bot.after_ack import after_ack
 from bot.desk import Desk
 from bot.forms import ModalContext
 from bot.gateway import Priority, Status
-from bot.listeners.after_ack import after_ack
 from bot.store import ThreadRef
 
 

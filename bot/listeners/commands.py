@@ -6,10 +6,10 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
+from bot.after_ack import after_ack
 from bot.desk import Desk
 from bot.forms import ModalContext
 from bot.gateway import Status
-from bot.listeners.after_ack import after_ack
 from bot.render import render, unescape_slack
 
 COMMAND = "/ticket"
@@ -27,7 +27,9 @@ def register(app: App, desk: Desk) -> None:
             context = ModalContext(
                 channel=command.get("channel_id"), response_url=command.get("response_url")
             )
-            after_ack(lambda: desk.open_new_ticket(command["trigger_id"], rest, context, respond))
+            # on this thread, not after_ack's pool: the trigger id dies in 3 s and must
+            # never wait behind slow helpdesk work queued there
+            desk.open_new_ticket(command["trigger_id"], rest, context, respond)
         elif sub == "list" and desk.capabilities.ticket_list:
             list_tickets(ack, rest, desk, respond)
         elif sub == "show" and desk.capabilities.ticket_detail:

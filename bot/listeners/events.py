@@ -7,8 +7,8 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk import WebClient
 
+from bot.after_ack import after_ack
 from bot.desk import Desk
-from bot.listeners.after_ack import after_ack
 
 #: the bot events app-manifest.yml subscribes to (checked by a test)
 SUBSCRIBED = ("app_home_opened",)

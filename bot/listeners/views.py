@@ -7,9 +7,9 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot import ids
+from bot.after_ack import after_ack
 from bot.desk import Desk
 from bot.forms import ModalContext, read_draft
-from bot.listeners.after_ack import after_ack
 
 
 def register(app: App, desk: Desk) -> None:

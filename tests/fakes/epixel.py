@@ -156,7 +156,7 @@ class FakeEpixel:
 
     def start(self) -> FakeEpixel:
         handler = type("EpixelHandler", (_Handler,), {"fake": self})
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        server = _Server(("127.0.0.1", 0), handler)
         server.daemon_threads = True
         server.block_on_close = False
         self._stopping.clear()
@@ -729,3 +729,8 @@ def _content_disposition(filename: str) -> str:
     if filename.isascii():
         return 'attachment; filename="{}"'.format(filename.replace('"', ""))
     return f"attachment; filename*=utf-8''{quote(filename)}"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # bursts of concurrent requests must not be reset

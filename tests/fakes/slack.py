@@ -240,7 +240,7 @@ class FakeSlack:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> Self:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _RequestHandler)
+        server = _Server(("127.0.0.1", 0), _RequestHandler)
         server.daemon_threads = True
         server.fake = self  # type: ignore[attr-defined]
         self._server = server
@@ -955,3 +955,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(body)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # bursts of concurrent requests must not be reset
