@@ -26,20 +26,13 @@ def _ticket_id(action: dict[str, Any]) -> str:
 
 def register(app: App, desk: Desk) -> None:
     @app.action(ids.CLOSE)
-    def close(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        after_ack(
-            lambda: desk.change_status(
-                action["value"], Status.CLOSED, body["user"]["id"], _card(body), respond
-            )
-        )
-
     @app.action(ids.REOPEN)
-    def reopen(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
+    def status(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
         ack()
+        wanted = Status.CLOSED if action["action_id"] == ids.CLOSE else Status.OPEN
         after_ack(
             lambda: desk.change_status(
-                action["value"], Status.OPEN, body["user"]["id"], _card(body), respond
+                action["value"], wanted, body["user"]["id"], _card(body), respond
             )
         )
 
