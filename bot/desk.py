@@ -18,8 +18,8 @@ from bot import ids
 from bot.after_ack import after_ack
 from bot.forms import Draft, ModalContext
 from bot.gateway import (
+    Capabilities,
     GatewayError,
-    InvalidState,
     LimitReached,
     NewTicket,
     NotFound,
@@ -33,7 +33,7 @@ from bot.gateway import (
     Unavailable,
     ValidationFailed,
 )
-from bot.lookups import Lookups
+from bot.lookups import FormLists, Lookups
 from bot.render import escape_mrkdwn, render
 from bot.slack_client import FileTooLarge, download_file
 from bot.store import Store, ThreadRef
@@ -82,8 +82,6 @@ def explain(error: GatewayError) -> str:
         )
     if isinstance(error, NotFound):
         return "The helpdesk does not know that ticket."
-    if isinstance(error, InvalidState | ValidationFailed):
-        return f"The helpdesk refused: {error.message}"
     return f"The helpdesk refused: {error.message}"
 
 
@@ -103,7 +101,7 @@ class Desk:
         self.ticket_channel = ticket_channel
 
     @property
-    def capabilities(self) -> Any:
+    def capabilities(self) -> Capabilities:
         return self.gateway.capabilities
 
     # --- the new-ticket modal -------------------------------------------------
@@ -113,13 +111,13 @@ class Desk:
     ) -> None:
         """Open the form at once: filled when the lookups are cached, loading otherwise.
 
-        Runs on the listener's thread right after the ack, so it never raises; the
-        slow part (filling a loading view from the helpdesk) goes to `after_ack`.
+        Runs in the urgent after-ack pool; the slow part (filling a loading view
+        from the helpdesk) goes to the ordinary one.
         """
         draft = Draft(subject=subject[: self.capabilities.max_subject_chars or None])
         try:
-            warm = self.lookups.warm()
-            view = self.form_view(draft, context) if warm else self.loading_view(context)
+            lists = self.lookups.form_lists(cached_only=True)
+            view = self.form_view(draft, context, lists) if lists else self.loading_view(context)
             opened = self.slack.views_open(trigger_id=trigger_id, view=view)
         except SlackApiError as exc:
             self._modal_did_not_open(exc, respond)
@@ -127,7 +125,7 @@ class Desk:
         except Exception:
             log.exception("opening the new-ticket modal failed")
             return
-        if not warm:
+        if lists is None:
             view_id = opened["view"]["id"]
             self.save_draft(view_id, draft)
             after_ack(lambda: self.fill_form(view_id, draft, context))
@@ -166,19 +164,23 @@ class Desk:
         self,
         draft: Draft,
         context: ModalContext,
+        lists: FormLists | None = None,
         errors: dict[str, str] | None = None,
         notice: str | None = None,
     ) -> Any:
+        """The new-ticket form; `lists` read from the helpdesk (through the cache) if not given."""
         caps = self.capabilities
         limit = caps.max_attachment_bytes if caps.attachments else None
-        categories = self.lookups.categories()
+        lists = lists or self.lookups.form_lists()
+        assert lists is not None  # not cached_only: loaded when missing
+        categories = lists.categories
         return render(
             "new_ticket_modal.json.j2",
             metadata=context.dump(),
             draft=draft,
             categories=categories,
             chosen_category=next((c for c in categories if c.id == draft.category_id), None),
-            priorities=[p.value for p in self.lookups.priorities()],
+            priorities=[p.value for p in lists.priorities],
             default_priority=Priority.MEDIUM.value,
             max_subject_chars=caps.max_subject_chars,
             max_attachment_bytes=limit,

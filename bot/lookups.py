@@ -6,16 +6,24 @@ through the cache with stale-while-revalidate, so a warm modal never waits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.gateway import Category, Priority, Requester, Tag, TicketGateway
-from bot.store import Store
+from bot.store import JsonValue, Store
 
 LIST_TTL = 300  # seconds a helpdesk list is fresh
 LIST_STALE = 7 * 24 * 3600  # and how long a stale one may still be shown
 USER_TTL = 3600
 USER_STALE = 7 * 24 * 3600
+
+
+class FormLists(NamedTuple):
+    categories: list[Category]
+    priorities: list[Priority]
 
 
 class Lookups:
@@ -24,54 +32,52 @@ class Lookups:
         self.store = store
         self.slack = slack
 
-    def _lists_needed(self) -> list[str]:
+    def form_lists(self, *, cached_only: bool = False) -> FormLists | None:
+        """What the new-ticket form offers; None when `cached_only` and not all cached."""
         caps = self.gateway.capabilities
-        return [
-            name
-            for name, wanted in (("categories", caps.categories), ("priorities", caps.priorities))
-            if wanted
-        ]
-
-    def warm(self) -> bool:
-        """True when every list the new-ticket form needs is cached (fresh or stale)."""
-        return all(self.store.peek(name) is not None for name in self._lists_needed())
+        categories = (
+            self._list("categories", self._load_categories, cached_only) if caps.categories else []
+        )
+        priorities = (
+            self._list("priorities", self._load_priorities, cached_only) if caps.priorities else []
+        )
+        if categories is None or priorities is None:
+            return None
+        return FormLists(
+            [Category.model_validate(c) for c in categories], [Priority(p) for p in priorities]
+        )
 
     def categories(self) -> list[Category]:
         if not self.gateway.capabilities.categories:
             return []
-        raw = self.store.cached(
-            "categories",
-            lambda: [c.model_dump() for c in self.gateway.list_categories()],
-            ttl=LIST_TTL,
-            stale_ttl=LIST_STALE,
-        )
+        raw = self._list("categories", self._load_categories, cached_only=False)
         return [Category.model_validate(c) for c in raw]
+
+    def priorities(self) -> list[Priority]:
+        if not self.gateway.capabilities.priorities:
+            return []
+        return [Priority(p) for p in self._list("priorities", self._load_priorities, False)]
 
     def category_name(self, category_id: str | None) -> str | None:
         if category_id is None:
             return None
         return next((c.name for c in self.categories() if c.id == category_id), None)
 
-    def priorities(self) -> list[Priority]:
-        if not self.gateway.capabilities.priorities:
-            return []
-        raw = self.store.cached(
-            "priorities",
-            lambda: [p.value for p in self.gateway.list_priorities()],
-            ttl=LIST_TTL,
-            stale_ttl=LIST_STALE,
+    def _list(self, name: str, loader: Callable[[], JsonValue], cached_only: bool) -> Any:
+        return self.store.cached(
+            name, loader, ttl=LIST_TTL, stale_ttl=LIST_STALE, load_if_missing=not cached_only
         )
-        return [Priority(p) for p in raw]
+
+    def _load_categories(self) -> JsonValue:
+        return [c.model_dump() for c in self.gateway.list_categories()]
+
+    def _load_priorities(self) -> JsonValue:
+        return [p.value for p in self.gateway.list_priorities()]
 
     def tags(self) -> list[Tag]:
         if not self.gateway.capabilities.tags:
             return []
-        raw = self.store.cached(
-            "tags",
-            lambda: [t.model_dump() for t in self.gateway.list_tags()],
-            ttl=LIST_TTL,
-            stale_ttl=LIST_STALE,
-        )
+        raw = self._list("tags", lambda: [t.model_dump() for t in self.gateway.list_tags()], False)
         return [Tag.model_validate(t) for t in raw]
 
     def person(self, user_id: str) -> Requester:

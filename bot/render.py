@@ -69,13 +69,3 @@ def render(template: str, **context: Any) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"template {template} made invalid JSON: {exc}") from exc
-
-
-def render_html(template: str, **context: Any) -> str:
-    """HTML for a helpdesk, built with autoescaping on."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    return env.get_template(template).render(**context)

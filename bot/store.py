@@ -55,11 +55,15 @@ class Store:
         *,
         ttl: float,
         stale_ttl: float,
+        load_if_missing: bool = True,
     ) -> JsonValue:
         """The value under `name`: fresh from the cache, stale while one caller
-        refreshes it in the background, or loaded now when there is none."""
+        refreshes it in the background, or loaded now when there is none
+        (None instead, without waiting, when `load_if_missing` is False)."""
         entry = self._read_entry(name)
         if entry is None:
+            if not load_if_missing:
+                return None
             return self._load_once(name, loader, ttl, stale_ttl)
         if entry["fresh_until"] <= time.time():
             self._refresh_in_background(name, loader, ttl, stale_ttl)
@@ -96,9 +100,9 @@ class Store:
         deadline = time.monotonic() + REFRESH_LOCK_MS / 1000
         while time.monotonic() < deadline and self.redis.exists(lock):
             time.sleep(WAIT_POLL_SECONDS)
-            entry = self._read_entry(name)
-            if entry is not None:
-                return entry["value"]
+        entry = self._read_entry(name)  # read after the lock is gone: the load wrote first
+        if entry is not None:
+            return entry["value"]
         return self._load(name, loader, ttl, stale)  # the other loader failed or vanished
 
     def _refresh_in_background(

@@ -75,19 +75,12 @@ def register(app: App, desk: Desk) -> None:
         after_ack(show_page)
 
     @app.action(ids.LOOKUP_RETRY)
-    def retry(ack: Ack, body: dict[str, Any]) -> None:
-        ack()
-        after_ack(
-            lambda: desk.retry_lookups(
-                body["view"]["id"], ModalContext.load(body["view"].get("private_metadata"))
-            )
-        )
-
     @app.action(ids.DRAFT_RESTORE)
-    def restore(ack: Ack, body: dict[str, Any]) -> None:
+    def modal_button(ack: Ack, action: dict[str, Any], body: dict[str, Any]) -> None:
         ack()
+        redo = desk.retry_lookups if action["action_id"] == ids.LOOKUP_RETRY else desk.restore_form
         after_ack(
-            lambda: desk.restore_form(
+            lambda: redo(
                 body["view"]["id"], ModalContext.load(body["view"].get("private_metadata"))
             )
         )

@@ -27,9 +27,10 @@ def register(app: App, desk: Desk) -> None:
             context = ModalContext(
                 channel=command.get("channel_id"), response_url=command.get("response_url")
             )
-            # on this thread, not after_ack's pool: the trigger id dies in 3 s and must
-            # never wait behind slow helpdesk work queued there
-            desk.open_new_ticket(command["trigger_id"], rest, context, respond)
+            after_ack(
+                lambda: desk.open_new_ticket(command["trigger_id"], rest, context, respond),
+                urgent=True,
+            )
         elif sub == "list" and desk.capabilities.ticket_list:
             list_tickets(ack, rest, desk, respond)
         elif sub == "show" and desk.capabilities.ticket_detail:
