@@ -7,6 +7,7 @@ runs on an embedded in-process Redis (fakeredis), good for a single process.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -158,6 +159,20 @@ class Store:
         value = self.redis.get(self.key("draft", view_id))
         return None if value is None else str(value)
 
+    # --- fingerprints of what the bot wrote into the helpdesk ---------------
+    # The helpdesk returns no id for a conversation the bot adds, so the poller
+    # recognises the bot's own conversations by a hash of their text.
+
+    def remember_sent(self, ticket_id: str, text: str, ttl_seconds: int = 30 * 24 * 3600) -> None:
+        key = self.key("sent", ticket_id)
+        pipe = self.redis.pipeline()
+        pipe.sadd(key, _fingerprint(text))
+        pipe.expire(key, ttl_seconds)
+        pipe.execute()
+
+    def was_sent(self, ticket_id: str, text: str) -> bool:
+        return bool(self.redis.sismember(self.key("sent", ticket_id), _fingerprint(text)))
+
     # --- dedupe -------------------------------------------------------------
 
     def claim(self, what: str, ttl_seconds: float) -> bool:
@@ -168,6 +183,11 @@ class Store:
 
     def release(self, what: str) -> None:
         self.redis.delete(self.key("claim", what))
+
+
+def _fingerprint(text: str) -> str:
+    normalized = " ".join(text.split())
+    return hashlib.sha256(normalized.encode()).hexdigest()[:32]
 
 
 def connect(redis_url: str | None, prefix: str) -> Store:

@@ -140,3 +140,10 @@ def test_a_missing_value_is_loaded_once_by_concurrent_callers(store: Store) -> N
         )
     assert answers == ["value"] * 10
     assert len(loads) == 1
+
+
+def test_fingerprints_recognise_sent_text_despite_whitespace(store: Store) -> None:
+    store.remember_sent("5", "Ada Lovelace: it works\nnow")
+    assert store.was_sent("5", "Ada Lovelace:  it works now ")
+    assert not store.was_sent("5", "Ada Lovelace: it fails")
+    assert not store.was_sent("6", "Ada Lovelace: it works now")
