@@ -10,10 +10,11 @@ from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings, load_settings
 from bot.gateway import GatewayError, TicketGateway, build_gateway
+from bot.paths import data_path
 from bot.slack_client import build_client
 from bot.store import connect
 
-MANIFEST = Path(__file__).parent.parent / "app-manifest.yml"
+MANIFEST = data_path("app-manifest.yml")
 
 Line = tuple[bool, str]
 

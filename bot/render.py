@@ -17,10 +17,9 @@ from typing import Any
 import jinja2
 
 from bot import ids
+from bot.paths import data_path
 
-TEMPLATES_DIR = Path(
-    os.environ.get("TICKET_BOT_TEMPLATES", Path(__file__).parent.parent / "templates")
-)
+TEMPLATES_DIR = Path(os.environ.get("TICKET_BOT_TEMPLATES") or data_path("templates"))
 
 #: Slack's limit for a section or context text; longer texts are cut with a note.
 SECTION_TEXT_LIMIT = 3000
