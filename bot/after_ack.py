@@ -11,13 +11,16 @@ goes to its own pool so that it never queues behind slow helpdesk calls.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 log = logging.getLogger(__name__)
 
 _workers = ThreadPoolExecutor(max_workers=64, thread_name_prefix="after-ack")
 _urgent = ThreadPoolExecutor(max_workers=32, thread_name_prefix="after-ack-urgent")
+_pending: set[Future[None]] = set()
+_pending_lock = threading.Lock()
 
 
 def after_ack(work: Callable[[], object], *, urgent: bool = False) -> None:
@@ -29,4 +32,20 @@ def after_ack(work: Callable[[], object], *, urgent: bool = False) -> None:
         except Exception:
             log.exception("work after an ack failed")
 
-    (_urgent if urgent else _workers).submit(run)
+    future = (_urgent if urgent else _workers).submit(run)
+    with _pending_lock:
+        _pending.add(future)
+    future.add_done_callback(_forget)
+
+
+def _forget(future: Future[None]) -> None:
+    with _pending_lock:
+        _pending.discard(future)
+
+
+def drain(timeout: float) -> None:
+    """Wait up to `timeout` seconds for queued work, before the process closes its clients."""
+    with _pending_lock:
+        waiting = set(_pending)
+    if waiting:
+        wait(waiting, timeout=timeout)

@@ -49,7 +49,14 @@ def run(args: argparse.Namespace) -> int:
     if command == "serve":
         from bot.serving import run_http
 
-        return run_http(port=args.port if args.command else None)
+        return run_http(
+            port=args.port if args.command else None,
+            run_worker=not getattr(args, "no_worker", False),
+        )
+    if command == "worker":
+        from bot.worker import run_worker
+
+        return run_worker()
     if command == "check":
         from bot.check import run_check
 

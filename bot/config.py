@@ -29,6 +29,8 @@ REQUIREMENTS = {
     "TICKET_API_CLIENT_SECRET": "the OAuth client secret",
     "TICKET_CHANNEL": "a channel id such as C0123456789",
     "TICKET_SYNC_INTERVAL": "a whole number of seconds, at least 1",
+    "TICKET_SYNC_RATE": "a number of helpdesk requests per second above 0, e.g. 20",
+    "TICKET_SYNC_CLOSED_DAYS": "a number of days, 0 or more",
     "PORT": "a TCP port number from 1 to 65535",
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
     "REDIS_PREFIX": "a key prefix of letters, digits, '-', '_' or ':'",
@@ -75,6 +77,8 @@ class Settings(BaseSettings):
     TICKET_API_CLIENT_SECRET: SecretStr | None = None
     TICKET_CHANNEL: str | None = None
     TICKET_SYNC_INTERVAL: int = Field(default=15, ge=1)
+    TICKET_SYNC_RATE: float = Field(default=20.0, gt=0)
+    TICKET_SYNC_CLOSED_DAYS: float = Field(default=7.0, ge=0)
     PORT: int = Field(default=3000, ge=1, le=65535)
     LOG_LEVEL: str = "INFO"
 

@@ -34,6 +34,7 @@ from bot.gateway import (
     ValidationFailed,
 )
 from bot.lookups import FormLists, Lookups
+from bot.outbox import CreateJob, Outbox
 from bot.render import escape_mrkdwn, render
 from bot.slack_client import FileTooLarge, download_file
 from bot.store import Store, ThreadRef
@@ -98,6 +99,7 @@ class Desk:
         self.store = store
         self.slack = slack
         self.lookups = Lookups(gateway, store, slack)
+        self.outbox = Outbox(store)
         self.ticket_channel = ticket_channel
 
     @property
@@ -224,11 +226,30 @@ class Desk:
 
     # --- creating a ticket ------------------------------------------------------
 
-    def create_ticket(
+    def enqueue_create(
         self, draft: Draft, user_id: str, view_id: str, context: ModalContext
     ) -> None:
-        """After the submission was acked: create once, post the card, tell the person."""
+        """Write the submission to the outbox (before the listener returns); a worker creates."""
+        self.save_draft(view_id, draft)
+        self.outbox.put(CreateJob(draft=draft, user_id=user_id, view_id=view_id, context=context))
+
+    def create_ticket(
+        self,
+        draft: Draft,
+        user_id: str,
+        view_id: str,
+        context: ModalContext,
+        *,
+        redelivered: bool = False,
+    ) -> None:
+        """In the worker: create once, post the card, tell the person.
+
+        `redelivered`: a worker died while creating this one; if it had begun, the
+        ticket may or may not exist, and sending the create again could double it.
+        """
         if not self.store.claim(f"create:{view_id}", CREATE_CLAIM_TTL):
+            if redelivered:
+                self._show_failure(view_id, draft, context, OutcomeUnknown("create interrupted"))
             return  # the same submission again
         self.save_draft(view_id, draft)
         try:
@@ -261,6 +282,12 @@ class Desk:
                 reference=f"slack-{view_id}",
             )
         )
+
+    def show_creation_failure(
+        self, draft: Draft, view_id: str, context: ModalContext, reason: str
+    ) -> None:
+        """The outbox gave up on a creation: say so where the person is looking."""
+        self._show_failure(view_id, draft, context, RuntimeError(reason))
 
     def _show_refusal(
         self, view_id: str, draft: Draft, context: ModalContext, exc: ValidationFailed
@@ -300,6 +327,7 @@ class Desk:
                 raise LookupError("no channel")
             posted = self.slack.chat_postMessage(channel=channel, **self.card(ticket))
             self.store.link_thread(ticket.id, ThreadRef(posted["channel"], posted["ts"]))
+            self.store.start_sync(ticket.id, ticket.status, ticket.priority)  # poller
             headline += f" and posted in <#{channel}>."
         except SlackApiError as exc:
             details = _channel_advice(exc.response.get("error", ""), channel)
@@ -395,6 +423,7 @@ class Desk:
         try:
             apply()
             ticket = self.gateway.get_ticket(ticket_id).ticket
+            self.store.remember_ticket_state(ticket.id, ticket.status, ticket.priority)
         except GatewayError as exc:
             self.store.release(claim)
             respond(

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import atexit
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot import logs
+from bot.after_ack import drain
 from bot.app import build_app
 from bot.config import Settings, load_settings, require
 from bot.gateway import TicketGateway, build_gateway
 from bot.store import Store, connect
 from bot.web import WebApp
+
+if TYPE_CHECKING:
+    from bot.worker import SyncWorker
+
+
+#: how long a stopping process lets acked work finish before closing its clients
+DRAIN_SECONDS = 10
 
 
 @dataclass
@@ -25,7 +35,16 @@ class Runtime:
     def wsgi(self) -> WebApp:
         return WebApp(SlackRequestHandler(self.app), self.store, self.gateway)
 
+    def start_worker(self) -> SyncWorker:
+        """The sync worker (outbox + poller) on threads of this process, on this store."""
+        from bot.worker import SyncWorker
+
+        worker = SyncWorker(self.settings, self.gateway, self.store).start()
+        atexit.register(worker.stop)
+        return worker
+
     def close(self) -> None:
+        drain(timeout=DRAIN_SECONDS)
         self.gateway.close()
         self.store.close()
 
@@ -40,6 +59,10 @@ def start(*required: str, settings: Settings | None = None) -> Runtime:
     return Runtime(settings, store, gateway, build_app(settings, gateway, store))
 
 
-def create_app() -> WebApp:
-    """The WSGI entry point for gunicorn (see the Procfile)."""
-    return start("SLACK_SIGNING_SECRET").wsgi()
+def create_app(run_worker: bool = True) -> WebApp:
+    """The WSGI entry point for gunicorn (see the Procfile); each gunicorn worker runs
+    the sync worker beside the app unless `run_worker` is False (`serve --no-worker`)."""
+    runtime = start("SLACK_SIGNING_SECRET")
+    if run_worker:
+        runtime.start_worker()
+    return runtime.wsgi()

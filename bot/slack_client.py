@@ -19,7 +19,11 @@ SCOPES_USED = {
     "chat:write": "ticket cards, their updates and thread notes",
     "users:read": "the requester's name (users.info)",
     "users:read.email": "the requester's email for the helpdesk",
-    "files:read": "files attached in the new-ticket modal",
+    "files:read": "files attached in the new-ticket modal and to thread replies",
+    "channels:history": "replies in ticket threads of public channels (message.channels)",
+    "groups:history": "replies in ticket threads of private channels (message.groups)",
+    "reactions:write": "a reaction on each reply once it reached the helpdesk, or failed to",
+    "files:write": "helpdesk attachments uploaded into the ticket's thread",
 }
 
 

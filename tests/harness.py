@@ -17,12 +17,23 @@ from bot.config import Settings, load_settings
 from bot.gateway import TicketGateway, build_gateway
 from bot.store import Store
 from bot.web import WebApp
+from bot.worker import OutboxSettings, SyncWorker
 from tests.fakes.epixel import FakeEpixel
 from tests.fakes.slack import FakeSlack
 from tests.slack_requests import SignedClient
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
+#: the outbox worker's timings in tests: quick retries, quick take-over of a dead worker's entries
+TEST_OUTBOX = OutboxSettings(
+    lanes=4,
+    block_ms=100,
+    claim_idle_ms=1000,
+    claim_every=0.2,
+    backoff_base=0.05,
+    backoff_cap=0.4,
+    max_attempts=8,
+)
 
 
 class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
@@ -72,7 +83,10 @@ def test_settings(slack: FakeSlack, helpdesk: FakeEpixel, **extra: Any) -> Setti
 
 
 @contextmanager
-def running_bot(redis_url: str, prefix: str, **extra: Any) -> Iterator[Harness]:
+def running_bot(
+    redis_url: str, prefix: str, outbox: OutboxSettings | None = TEST_OUTBOX, **extra: Any
+) -> Iterator[Harness]:
+    """`outbox`: the in-process outbox worker's timings, or None to run none."""
     with FakeSlack(bot_token=BOT_TOKEN) as slack, FakeEpixel() as helpdesk:
         settings = test_settings(slack, helpdesk, **extra)
         gateway = build_gateway(settings)
@@ -82,6 +96,9 @@ def running_bot(redis_url: str, prefix: str, **extra: Any) -> Iterator[Harness]:
         server = make_server("127.0.0.1", 0, wsgi, ThreadingWSGIServer, QuietHandler)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
+        worker = None
+        if outbox is not None:
+            worker = SyncWorker(settings, gateway, store, outbox=outbox, poll=False).start()
         harness = Harness(
             slack, helpdesk, store, settings, gateway, f"http://127.0.0.1:{server.server_port}"
         )
@@ -89,6 +106,8 @@ def running_bot(redis_url: str, prefix: str, **extra: Any) -> Iterator[Harness]:
             yield harness
         finally:
             harness.client.close()
+            if worker is not None:
+                worker.stop()
             server.shutdown()
             server.server_close()
             gateway.close()

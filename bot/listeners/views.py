@@ -1,4 +1,4 @@
-"""The new-ticket modal: validate in the ack, create after it."""
+"""The new-ticket modal: validate in the ack, then hand the creation to the outbox."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot import ids
-from bot.after_ack import after_ack
 from bot.desk import Desk
 from bot.forms import ModalContext, read_draft
 
@@ -21,8 +20,9 @@ def register(app: App, desk: Desk) -> None:
             ack(response_action="errors", errors=errors)
             return
         context = ModalContext.load(view.get("private_metadata"))
+        # durable before Slack hears back: a worker creates the ticket (bot/worker.py)
+        desk.enqueue_create(draft, body["user"]["id"], view["id"], context)
         ack(response_action="update", view=desk.pending_view(context))
-        after_ack(lambda: desk.create_ticket(draft, body["user"]["id"], view["id"], context))
 
     @app.view_closed(ids.NEW_TICKET_VIEW)
     @app.view_closed(ids.LOADING_VIEW)

@@ -31,8 +31,11 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import parse_qsl, urlsplit
+
+if TYPE_CHECKING:
+    from tests.fakes.socket_mode import FakeSocketMode
 
 JsonDict = dict[str, Any]
 Handler = Callable[[JsonDict], JsonDict]
@@ -236,6 +239,8 @@ class FakeSlack:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._handlers: dict[str, Handler] = self._method_table()
+        # attach one to serve apps.connections.open (Socket Mode, app-level token)
+        self.socket_mode: FakeSocketMode | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -374,7 +379,10 @@ class FakeSlack:
         try:
             if handler is None:
                 raise SlackApiError("unknown_method")
-            self._check_token(args, headers)
+            if method == "apps.connections.open":
+                self._check_app_token(args, headers)
+            else:
+                self._check_token(args, headers)
             self._check_channel_types(args)
             forced = self._pop(self._steering.failures, method)
             if forced is not None:
@@ -398,6 +406,19 @@ class FakeSlack:
         if token != self.bot_token:
             raise SlackApiError("invalid_auth")
 
+    def _check_app_token(self, args: JsonDict, headers: dict[str, str]) -> None:
+        token = _bearer(headers) or args.get("token")
+        if not token:
+            raise SlackApiError("not_authed")
+        if not str(token).startswith("xapp-"):
+            raise SlackApiError("not_allowed_token_type")
+        if self.socket_mode is None or token != self.socket_mode.app_token:
+            raise SlackApiError("invalid_auth")
+
+    def _apps_connections_open(self, args: JsonDict) -> JsonDict:
+        assert self.socket_mode is not None  # _check_app_token refused otherwise
+        return {"url": self.socket_mode.issue_url()}
+
     def _check_channel_types(self, args: JsonDict) -> None:
         for name in CHANNEL_FIELDS:
             if name in args and not isinstance(args[name], str):
@@ -408,6 +429,7 @@ class FakeSlack:
     def _method_table(self) -> dict[str, Handler]:
         return {
             "auth.test": self._auth_test,
+            "apps.connections.open": self._apps_connections_open,
             "views.open": self._views_open,
             "views.push": self._views_push,
             "views.update": self._views_update,
