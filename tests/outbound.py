@@ -4,13 +4,9 @@ and `python -m bot` processes pointed at the fakes."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +15,7 @@ from bot.store import ThreadRef
 from tests.fakes.epixel import FakeEpixel
 from tests.fakes.slack import FakeSlack
 from tests.harness import BOT_TOKEN, SIGNING_SECRET, Harness
+from tests.processes import BotProcess
 from tests.slack_requests import SignedClient
 
 OWN_ENV_PREFIXES = ("SLACK_", "TICKET_", "REDIS_", "OUTBOX_", "PORT", "LOG_LEVEL")
@@ -108,41 +105,6 @@ def bot_env(
     )
     env.update(extra)
     return env
-
-
-class BotProcess:
-    """`python -m bot <args>` in its own process group, its output in a file."""
-
-    def __init__(self, args: list[str], env: dict[str, str], workdir: Path, name: str) -> None:
-        self.log_path = workdir / f"{name}.log"
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", *args],
-            cwd=workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self) -> None:
-        """SIGKILL to the whole group (gunicorn's workers too)."""
-        with suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        self._log.close()
-
-    def terminate(self, timeout: float = 15.0) -> int:
-        """SIGTERM; the exit code (AssertionError when it does not exit in time)."""
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(f"still running after SIGTERM:\n{self.output()}") from None
 
 
 def wait_for_http(url: str, proc: BotProcess, timeout: float = 30.0) -> None:

@@ -10,11 +10,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,9 @@ from tests.fakes.socket_mode import (
     FakeSocketMode,
     block_actions_payload,
 )
+from tests.processes import BotProcess
 from tests.slack_requests import FORM, SignedClient
+from tests.test_slack_commands import texts
 
 BOT_TOKEN = "xoxb-test-token"
 APP_TOKEN = "xapp-1-A1-1-entrypoints"
@@ -89,52 +89,6 @@ def bot_env(fakes: Fakes, redis_url: str, prefix: str, **extra: str) -> dict[str
     return env
 
 
-class BotProcess:
-    """`python -m bot <args>` in its own process group, output kept in a file."""
-
-    def __init__(self, args: list[str], env: dict[str, str], workdir: Path) -> None:
-        self.log_path = workdir / "bot.log"
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", *args],
-            cwd=workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own group: gunicorn's workers die with it
-        )
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def assert_running(self) -> None:
-        code = self.proc.poll()
-        assert code is None, f"the bot exited with {code}:\n{self.output()}"
-
-    def stop(self, sig: signal.Signals, timeout: float = EXIT_SECONDS) -> int:
-        """Send `sig`; the exit code, or AssertionError when it does not exit in time."""
-        started = time.monotonic()
-        self.proc.send_signal(sig)
-        try:
-            code = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(
-                f"still running {timeout}s after {sig.name}:\n{self.output()}"
-            ) from None
-        self.stopped_after = time.monotonic() - started
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=EXIT_SECONDS)
-        else:  # the leader is gone; make sure no worker of its group is left behind
-            with suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        self._log.close()
-
-
 @contextmanager
 def running(args: list[str], env: dict[str, str], workdir: Path) -> Iterator[BotProcess]:
     bot = BotProcess(args, env, workdir)
@@ -164,15 +118,6 @@ def wait_connected(fakes: Fakes, bot: BotProcess) -> None:
         fakes.socket_mode.wait_connected(timeout=STARTUP_SECONDS)
     except AssertionError as error:
         raise AssertionError(f"{error}\n{bot.output()}") from None
-
-
-def texts(blob: Any) -> str:
-    """Every string inside a JSON value, for 'does X appear anywhere' checks."""
-    if isinstance(blob, dict):
-        return " ".join(texts(v) for v in blob.values())
-    if isinstance(blob, list):
-        return " ".join(texts(v) for v in blob)
-    return str(blob)
 
 
 def new_ticket_form(slack: FakeSlack) -> JsonDict:

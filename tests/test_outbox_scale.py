@@ -21,7 +21,6 @@ from tests.fakes.epixel import FakeEpixel
 from tests.fakes.slack import FakeSlack
 from tests.harness import BOT_TOKEN, SIGNING_SECRET
 from tests.outbound import (
-    BotProcess,
     bot_env,
     conversations,
     delivered_reactions,
@@ -29,6 +28,7 @@ from tests.outbound import (
     wait_for_http,
     wait_until,
 )
+from tests.processes import BotProcess
 from tests.slack_requests import SignedClient
 
 REPLIES = 60

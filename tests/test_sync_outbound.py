@@ -29,7 +29,6 @@ from tests.harness import (
     running_bot,
 )
 from tests.outbound import (
-    BotProcess,
     bot_env,
     conversations,
     delivered_reactions,
@@ -39,6 +38,7 @@ from tests.outbound import (
     ticket_of,
     wait_until,
 )
+from tests.processes import BotProcess
 from tests.slack_requests import SignedClient
 from tests.test_slack_commands import texts
 from tests.test_slack_tickets import create
