@@ -4,11 +4,13 @@ Run by hand, never as a test:
 
     python bench/ack_latency.py [--requests 200] [--concurrency 20] [--helpdesk-delay 5]
 
-Starts in this process a FakeSlack and a FakeEpixel (tests/fakes), a real `redis-server`
-on a free loopback port, and two gunicorn servers with the same settings: ticket-bot
-(`bot.runtime:create_app()`) and bench/bare_app.py (a Bolt app whose /ticket listener only
-acks). Then sends signed slash commands with a fixed number in flight and prints, per
-phase, p50/p99/max ack latency and the time until the bot's views.open reached FakeSlack.
+Starts in a child process a FakeSlack and a FakeEpixel (tests/fakes; bench/fakes_process.py),
+so that serving the bot's Slack and helpdesk calls does not share a GIL with the sender
+threads that time the acks, a real `redis-server` on a free loopback port, and two gunicorn
+servers with the same settings: ticket-bot (`bot.runtime:create_app()`) and
+bench/bare_app.py (a Bolt app whose /ticket listener only acks). Then sends signed slash
+commands with a fixed number in flight from this process and prints, per phase,
+p50/p99/max ack latency and the time until the bot's views.open reached FakeSlack.
 Everything listens on 127.0.0.1; every wait is bounded; every subprocess is stopped at
 the end, also on Ctrl-C.
 """
@@ -33,7 +35,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from http.server import ThreadingHTTPServer
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +46,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.fakes_process import FakesProcess, serve_commands  # noqa: E402
 from tests.fakes.epixel import FakeEpixel  # noqa: E402
+from tests.fakes.epixel import _Server as EpixelServer  # noqa: E402
 from tests.fakes.slack import FakeSlack  # noqa: E402
+from tests.fakes.slack import _Server as SlackServer  # noqa: E402
 from tests.slack_requests import SignedClient  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -63,14 +68,93 @@ DRAIN_WAIT = 40.0
 TRIGGER_TTL = 3.0
 ACK_GOAL_RATIO = 1.5
 VIEWS_OPEN_GOAL_MS = 1000.0
-#: listen() backlog of the in-process fakes. The stdlib default of 5 drops SYNs when the
-#: bot opens dozens of Slack connections at once (slack_sdk opens one per call), and each
-#: dropped SYN costs a 1 s retransmit: a limit of the fake, not of Slack or of the bot.
+#: listen() backlog of the fakes. The stdlib default of 5 drops SYNs when the bot opens
+#: dozens of Slack connections at once (slack_sdk opens one per call), and each dropped
+#: SYN costs a 1 s retransmit: a limit of the fake, not of Slack or of the bot. (The fakes'
+#: own server classes say 128; the child raises it on them.)
 FAKE_LISTEN_BACKLOG = 1024
 #: variables the bot reads; removed from the inherited environment so only ours count
 BOT_VARIABLES = re.compile(r"^(SLACK_|TICKET_|REDIS_|PORT$|LOG_LEVEL$)")
 
 _sequence = itertools.count(1)
+
+
+# ---------------------------------------------------------------------- the fakes
+#
+# FakeSlack and FakeEpixel run in a child process (bench/fakes_process.py), which answers
+# the commands below. Times it reports are the child's time.monotonic(): CLOCK_MONOTONIC,
+# one system-wide clock on Linux, so they compare directly with the parent's
+# time.monotonic() send times (as does FakeSlack's age check of `trig.<monotonic>` ids).
+
+#: views.open as the parent sees it: (arrival time, view callback_id, error or None, answered)
+OpenCall = tuple[float, str, str | None, bool]
+
+
+def callback_of(args: dict[str, Any]) -> str:
+    view = args.get("view")
+    return view.get("callback_id", "?") if isinstance(view, dict) else "?"
+
+
+def run_fakes(conn: Connection) -> None:
+    """The child: serve FakeSlack and FakeEpixel, answer the parent until it stops us."""
+    for server_class in (SlackServer, EpixelServer):
+        server_class.request_queue_size = FAKE_LISTEN_BACKLOG
+    with FakeSlack(bot_token=BOT_TOKEN) as slack, FakeEpixel() as desk:
+
+        def set_delay(seconds: float) -> None:
+            desk.delay = seconds
+
+        def views_open(trigger_ids: list[str]) -> dict[str, OpenCall]:
+            """The first views.open call for each of `trigger_ids` that has one."""
+            wanted = set(trigger_ids)
+            calls: dict[str, OpenCall] = {}
+            for call in slack.calls_to("views.open"):
+                trigger = call.args.get("trigger_id")
+                if trigger in wanted and trigger not in calls:
+                    error = (call.response or {}).get("error")
+                    answered = call.response is not None
+                    calls[trigger] = (call.time, callback_of(call.args), error, answered)
+            return calls
+
+        def views_update(since: float) -> collections.Counter[str]:
+            outcome: collections.Counter[str] = collections.Counter()
+            for call in slack.calls_to("views.update"):
+                if call.time >= since:
+                    kind = callback_of(call.args)
+                    names = {"ticket_new": "form", "ticket_new_loading": "lookup failed"}
+                    outcome[names.get(kind, kind)] += 1
+            return outcome
+
+        def wait_for(arg: tuple[str, int, float]) -> bool:
+            method, count, timeout = arg
+            with contextlib.suppress(AssertionError):
+                slack.wait_for(method, count, timeout=timeout)
+                return True
+            return False
+
+        def helpdesk_routes(start: int) -> collections.Counter[str]:
+            """Requests FakeEpixel received from the `start`-th on, by the route's last part."""
+            return collections.Counter(
+                r.route.rstrip("/").rsplit("/", 1)[-1] for r in desk.requests[start:]
+            )
+
+        hello = {
+            "api_url": slack.api_url,
+            "response_url": slack.response_url,
+            "helpdesk_url": desk.base_url,
+        }
+        serve_commands(
+            conn,
+            hello,
+            {
+                "helpdesk delay": set_delay,
+                "views.open": views_open,
+                "views.update": views_update,
+                "wait_for": wait_for,
+                "helpdesk requests": lambda _: len(desk.requests),
+                "helpdesk routes": helpdesk_routes,
+            },
+        )
 
 
 # ---------------------------------------------------------------------- processes
@@ -165,15 +249,16 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 class CpuMeter:
-    """Wall and CPU seconds per phase: this process (fakes + senders) and each server."""
+    """Wall and CPU seconds per phase: this process (senders), the fakes' child and each server."""
 
-    def __init__(self, servers: dict[str, Server]) -> None:
+    def __init__(self, servers: dict[str, Server], fakes_pid: int) -> None:
         self.servers = servers
+        self.fakes_pid = fakes_pid
         self.rows: list[tuple[str, float, dict[str, float]]] = []
 
     def _now(self) -> dict[str, float]:
-        own = os.times()
-        now = {"bench": own.user + own.system}
+        own = os.times()  # this process only: its children's times count once reaped
+        now = {"bench": own.user + own.system, "fakes": cpu_seconds([self.fakes_pid])}
         for name, server in self.servers.items():
             now[name] = cpu_seconds(server.children())
         return now
@@ -331,17 +416,13 @@ class OpenRow:
         return sum(1 for d in self.delays if math.isinf(d))
 
 
-def views_open_row(phase: str, slack: FakeSlack, samples: list[Sample], wait: float) -> OpenRow:
+def views_open_row(phase: str, fakes: FakesProcess, samples: list[Sample], wait: float) -> OpenRow:
     """Match each request's trigger id to the views.open call that used it."""
     wanted = {s.trigger_id: s for s in samples}
     deadline = time.monotonic() + wait
     while True:
-        calls: dict[str, Any] = {}
-        for call in slack.calls_to("views.open"):
-            trigger = call.args.get("trigger_id")
-            if trigger in wanted and trigger not in calls:
-                calls[trigger] = call
-        answered = all(c.response is not None for c in calls.values())
+        calls: dict[str, OpenCall] = fakes.ask("views.open", list(wanted))
+        answered = all(c[3] for c in calls.values())
         if (len(calls) == len(wanted) and answered) or time.monotonic() > deadline:
             break
         time.sleep(0.1)
@@ -355,11 +436,9 @@ def views_open_row(phase: str, slack: FakeSlack, samples: list[Sample], wait: fl
         if call is None:
             delays.append(math.inf)
             continue
-        delays.append(call.time - sample.sent)
-        view = call.args.get("view")
-        callback = view.get("callback_id", "?") if isinstance(view, dict) else "?"
+        arrived, callback, error, _ = call
+        delays.append(arrived - sample.sent)  # both CLOCK_MONOTONIC, see "the fakes" above
         callbacks[callback] += 1
-        error = (call.response or {}).get("error")
         if error == "expired_trigger_id":
             expired += 1
         elif error:
@@ -369,14 +448,9 @@ def views_open_row(phase: str, slack: FakeSlack, samples: list[Sample], wait: fl
     return OpenRow(phase, delays, expired, other, callbacks, loading)
 
 
-def views_update_outcomes(slack: FakeSlack, since: float) -> collections.Counter[str]:
-    outcome: collections.Counter[str] = collections.Counter()
-    for call in slack.calls_to("views.update"):
-        if call.time < since:
-            continue
-        view = call.args.get("view")
-        kind = view.get("callback_id", "?") if isinstance(view, dict) else "?"
-        outcome[{"ticket_new": "form", "ticket_new_loading": "lookup failed"}.get(kind, kind)] += 1
+def views_update_outcomes(fakes: FakesProcess, since: float) -> collections.Counter[str]:
+    """views.update calls that arrived at `since` or later, by the view they showed."""
+    outcome: collections.Counter[str] = fakes.ask("views.update", since)
     return outcome
 
 
@@ -432,10 +506,8 @@ def main() -> int:
 def bench(args: argparse.Namespace, stack: contextlib.ExitStack, workdir: Path) -> int:
     started = time.monotonic()
     overflows_before = listen_overflows()
-    ThreadingHTTPServer.request_queue_size = FAKE_LISTEN_BACKLOG  # both fakes use this class
     n, c, delay = args.requests, args.concurrency, args.helpdesk_delay
-    slack = stack.enter_context(FakeSlack(bot_token=BOT_TOKEN))
-    desk = stack.enter_context(FakeEpixel())
+    fakes = stack.enter_context(FakesProcess(run_fakes))
 
     redis_port = free_port()
     redis_argv = [
@@ -452,11 +524,11 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack, workdir: Path) 
     common = {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack.api_url,
+        "SLACK_API_URL": fakes.hello["api_url"],
     }
     bot_env = clean_env(
         **common,
-        TICKET_API_URL=desk.base_url,
+        TICKET_API_URL=fakes.hello["helpdesk_url"],
         TICKET_API_KEY="test-api-key",
         TICKET_API_USERNAME="bot@example.com",
         TICKET_API_PASSWORD="s3cret-pass",
@@ -485,8 +557,8 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack, workdir: Path) 
         bare, "bare Bolt app", lambda: httpx.post(bare_url + "/slack/events", timeout=2) is not None
     )
 
-    load = Load(c, slack.response_url)
-    meter = CpuMeter({"ticket-bot": bot, "bare": bare})
+    load = Load(c, fakes.hello["response_url"])
+    meter = CpuMeter({"ticket-bot": bot, "bare": bare}, fakes.pid)
     stack.callback(load.close)
 
     def warm_up(url: str) -> None:
@@ -513,41 +585,38 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack, workdir: Path) 
     flush_cache()
     primed_at = time.monotonic()
     prime = load.run(bot_url, "new", 1)
-    primed = views_open_row("prime", slack, prime, 10.0)
-    with contextlib.suppress(AssertionError):
-        slack.wait_for("views.update", 1, timeout=15.0)
-    prime_outcome = views_update_outcomes(slack, primed_at)
-    desk.delay = delay
+    primed = views_open_row("prime", fakes, prime, 10.0)
+    fakes.ask("wait_for", ("views.update", 1, 15.0))
+    prime_outcome = views_update_outcomes(fakes, primed_at)
+    fakes.ask("helpdesk delay", delay)
 
     warm_at = time.monotonic()
     with meter.phase("/ticket new, warm -> ticket-bot"):
         warm = load.run(bot_url, "new", n)
-        opens.append(views_open_row("warm cache", slack, warm, VIEWS_OPEN_WAIT))
+        opens.append(views_open_row("warm cache", fakes, warm, VIEWS_OPEN_WAIT))
     acks.append(AckRow("/ticket new, warm cache", "ticket-bot", warm))
 
-    warm_updates = views_update_outcomes(slack, warm_at)
-    warm_desk = len(desk.requests)
+    warm_updates = views_update_outcomes(fakes, warm_at)
+    warm_desk = fakes.ask("helpdesk requests")
 
     cold_at = time.monotonic()
     with meter.phase("/ticket new, cold -> ticket-bot"):
         cold = load.run(bot_url, "new", n, before=flush_cache)
-        opens.append(views_open_row("cold cache", slack, cold, VIEWS_OPEN_WAIT))
+        opens.append(views_open_row("cold cache", fakes, cold, VIEWS_OPEN_WAIT))
     acks.append(AckRow("/ticket new, cold cache", "ticket-bot", cold))
     # each loading view that opened should be replaced (form, or retry view): wait, bounded
     loading = opens[-1].loading_opened
     deadline = time.monotonic() + DRAIN_WAIT
     while time.monotonic() < deadline:
-        cold_updates = views_update_outcomes(slack, cold_at)
+        cold_updates = views_update_outcomes(fakes, cold_at)
         if sum(cold_updates.values()) >= loading:
             break
         time.sleep(0.2)
     drained = time.monotonic() - cold_at
-    cold_desk = collections.Counter(
-        r.route.rstrip("/").rsplit("/", 1)[-1] for r in desk.requests[warm_desk:]
-    )
+    cold_desk = fakes.ask("helpdesk routes", warm_desk)
 
     # let any backlog finish quickly, then read the peak memory before stopping anything
-    desk.delay = 0.0
+    fakes.ask("helpdesk delay", 0.0)
     time.sleep(1.0)
     memory = {name: [(pid, vm_hwm_kib(pid)) for pid in s.children()] for name, s in
               (("ticket-bot", bot), ("bare Bolt", bare))}  # fmt: skip
@@ -560,13 +629,13 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack, workdir: Path) 
     )
     print(
         f"\n4. CPU seconds per phase (until its last views.open), on {os.cpu_count()} CPU(s): "
-        "bench = this process (senders, FakeSlack, FakeEpixel)"
+        "bench = this process (senders); fakes = its child process (FakeSlack, FakeEpixel)"
     )
-    print(f"  {'phase':<34}{'wall s':>7}{'bench':>7}{'ticket-bot':>11}{'bare':>7}")
+    print(f"  {'phase':<34}{'wall s':>7}{'bench':>7}{'fakes':>7}{'ticket-bot':>11}{'bare':>7}")
     for name, wall, used in meter.rows:
         print(
-            f"  {name:<34}{wall:>7.2f}{used['bench']:>7.2f}{used['ticket-bot']:>11.2f}"
-            f"{used['bare']:>7.2f}"
+            f"  {name:<34}{wall:>7.2f}{used['bench']:>7.2f}{used['fakes']:>7.2f}"
+            f"{used['ticket-bot']:>11.2f}{used['bare']:>7.2f}"
         )
     print(
         f"  TCP listen overflows during the run (kernel-wide, want 0): "

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import multiprocessing
 import shutil
 import socket
 import subprocess
@@ -42,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.fakes_process import FakesProcess, serve_commands  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.desk import Desk  # noqa: E402
 from bot.gateway import build_gateway  # noqa: E402
@@ -81,22 +81,26 @@ def run_fakes(conn: Connection, tickets: int, delay: float) -> None:
             helpdesk.add_agent_conversation(ticket_id, "We are looking into it.")
             helpdesk.add_agent_conversation(ticket_id, "Could you send a photo?")
         helpdesk.delay = delay
-        conn.send((helpdesk.base_url, slack.api_url, ids))
-        while True:
-            command, arg = conn.recv()
-            if command == "stop":
-                conn.send(None)
-                return
-            if command == "reply":
-                for ticket_id in arg:
-                    helpdesk.add_agent_conversation(ticket_id, "Fixed: please try again.")
-                conn.send(None)
-            elif command == "arrivals":
-                with helpdesk._lock:
-                    conn.send(list(helpdesk.arrivals))
-                    helpdesk.arrivals.clear()
-            elif command == "posts":
-                conn.send(len(slack.calls_to("chat.postMessage")))
+
+        def reply(replied: list[int]) -> None:
+            for ticket_id in replied:
+                helpdesk.add_agent_conversation(ticket_id, "Fixed: please try again.")
+
+        def arrivals(_: None) -> list[tuple[float, str]]:
+            with helpdesk._lock:
+                seen = list(helpdesk.arrivals)
+                helpdesk.arrivals.clear()
+            return seen
+
+        serve_commands(
+            conn,
+            (helpdesk.base_url, slack.api_url, ids),
+            {
+                "reply": reply,
+                "arrivals": arrivals,
+                "posts": lambda _: len(slack.calls_to("chat.postMessage")),
+            },
+        )
 
 
 # --- redis-server --------------------------------------------------------------------
@@ -143,7 +147,7 @@ def max_in_window(times: list[float], window: float = 1.0) -> int:
 
 
 def run_cap(
-    cap: float, args: argparse.Namespace, urls: tuple[str, str], ids: list[int], conn: Connection
+    cap: float, args: argparse.Namespace, urls: tuple[str, str], ids: list[int], fakes: FakesProcess
 ) -> dict[str, Any]:
     helpdesk_url, slack_url = urls
     settings = load_settings(
@@ -167,18 +171,13 @@ def run_cap(
         gateway.list_priorities()  # log in before timing
         first = timed(poller)
         replied = ids[: int(len(ids) * args.replies)]
-        conn.send(("reply", replied))
-        conn.recv()
-        conn.send(("arrivals", None))
-        conn.recv()
-        conn.send(("posts", None))
-        posts_before = conn.recv()
+        fakes.ask("reply", replied)
+        fakes.ask("arrivals")
+        posts_before = fakes.ask("posts")
         time.sleep(1.0 / cap + 0.05)  # let the bucket refill its one token
         measured = timed(poller)
-        conn.send(("arrivals", None))
-        arrivals = [t for t, _ in conn.recv()]
-        conn.send(("posts", None))
-        posts = conn.recv() - posts_before
+        arrivals = [t for t, _ in fakes.ask("arrivals")]
+        posts = fakes.ask("posts") - posts_before
     finally:
         gateway.close()
         store.close()
@@ -229,27 +228,19 @@ def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     workdir = tempfile.mkdtemp(prefix="poll-bench-redis-")
     redis_proc, args.redis_url = start_redis(workdir)
-    parent, child = multiprocessing.get_context("spawn").Pipe()
-    fakes = multiprocessing.get_context("spawn").Process(
-        target=run_fakes, args=(child, args.tickets, args.delay), daemon=True
-    )
-    fakes.start()
+    fakes: FakesProcess | None = None
     try:
-        if not parent.poll(120):
-            sys.exit("the fakes did not start")
-        helpdesk_url, slack_url, ids = parent.recv()
+        fakes = FakesProcess(run_fakes, args.tickets, args.delay)
+        helpdesk_url, slack_url, ids = fakes.hello
         print(
             f"{args.tickets} linked tickets; helpdesk answers after {args.delay * 1000:g} ms; "
             f"{args.workers} workers; {args.replies:.0%} of tickets get a new reply"
         )
         for cap in (float(c) for c in args.caps.split(",")):
-            show(run_cap(cap, args, (helpdesk_url, slack_url), ids, parent), args.tickets)
+            show(run_cap(cap, args, (helpdesk_url, slack_url), ids, fakes), args.tickets)
     finally:
-        parent.send(("stop", None))
-        parent.poll(10)
-        fakes.join(timeout=10)
-        if fakes.is_alive():
-            fakes.terminate()
+        if fakes is not None:
+            fakes.stop()
         redis_proc.terminate()
         redis_proc.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)

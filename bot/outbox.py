@@ -33,51 +33,40 @@ class SharedFile(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
-class ReplyJob(BaseModel):
-    """A person's reply in a ticket's thread, to become a conversation."""
+class ThreadMessageJob(BaseModel):
+    """Something about one message in a ticket's thread; a ticket's jobs share a lane."""
 
-    kind: Literal["reply"] = "reply"
     ticket_id: str
     channel: str
     thread_ts: str
     ts: str
+
+    @property
+    def lane(self) -> str:
+        return f"ticket:{self.ticket_id}"
+
+
+class ReplyJob(ThreadMessageJob):
+    """A person's reply in a ticket's thread, to become a conversation."""
+
+    kind: Literal["reply"] = "reply"
     user: str
     text: str = ""
     files: list[SharedFile] = Field(default_factory=list)
 
-    @property
-    def lane(self) -> str:
-        return f"ticket:{self.ticket_id}"
 
-
-class EditJob(BaseModel):
+class EditJob(ThreadMessageJob):
     """A mirrored reply was edited in Slack; `text` is its new text."""
 
     kind: Literal["edit"] = "edit"
-    ticket_id: str
-    channel: str
-    thread_ts: str
-    ts: str
     user: str
     text: str
 
-    @property
-    def lane(self) -> str:
-        return f"ticket:{self.ticket_id}"
 
-
-class DeleteJob(BaseModel):
+class DeleteJob(ThreadMessageJob):
     """A mirrored reply was deleted in Slack."""
 
     kind: Literal["delete"] = "delete"
-    ticket_id: str
-    channel: str
-    thread_ts: str
-    ts: str
-
-    @property
-    def lane(self) -> str:
-        return f"ticket:{self.ticket_id}"
 
 
 class CreateJob(BaseModel):
