@@ -4,12 +4,12 @@ Run by hand, never as a test:
 
     python bench/ack_latency.py [--requests 200] [--concurrency 20] [--helpdesk-delay 5]
 
-Starts in a child process a FakeSlack and a FakeEpixel (tests/fakes; bench/fakes_process.py),
-so that serving the bot's Slack and helpdesk calls does not share a GIL with the sender
-threads that time the acks, a real `redis-server` on a free loopback port, and two gunicorn
+Starts a FakeSlack and a FakeEpixel (tests/fakes) in a child process (bench/fakes_process.py),
+so that serving the bot's Slack and helpdesk calls does not take the GIL from the sender
+threads that time the acks; a real `redis-server` on a free loopback port; and two gunicorn
 servers with the same settings: ticket-bot (`bot.runtime:create_app()`) and
 bench/bare_app.py (a Bolt app whose /ticket listener only acks). Then sends signed slash
-commands with a fixed number in flight from this process and prints, per phase,
+commands from this process with a fixed number in flight and prints, per phase,
 p50/p99/max ack latency and the time until the bot's views.open reached FakeSlack.
 Everything listens on 127.0.0.1; every wait is bounded; every subprocess is stopped at
 the end, also on Ctrl-C.
