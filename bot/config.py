@@ -7,7 +7,7 @@ variable and what it wants; secrets are `SecretStr`, masked in every repr.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +34,15 @@ REQUIREMENTS = {
     "PORT": "a TCP port number from 1 to 65535",
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
     "REDIS_PREFIX": "a key prefix of letters, digits, '-', '_' or ':'",
+    "OUTBOX_LANES": "a whole number of delivery threads",
+    "OUTBOX_READ_AHEAD": "a whole number of entries per lane",
+    "OUTBOX_BLOCK_MS": "milliseconds, a whole number",
+    "OUTBOX_CLAIM_IDLE_MS": "milliseconds, a whole number",
+    "OUTBOX_CLAIM_EVERY": "seconds",
+    "OUTBOX_BACKOFF_BASE": "seconds",
+    "OUTBOX_BACKOFF_CAP": "seconds",
+    "OUTBOX_MAX_ATTEMPTS": "a whole number",
+    "OUTBOX_MAX_AGE": "seconds",
 }
 
 
@@ -160,13 +169,28 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(_describe(exc)) from None
 
 
-def _describe(exc: ValidationError) -> list[str]:
+def _describe(exc: ValidationError, prefix: str = "") -> list[str]:
     problems = []
     for error in exc.errors():
-        variable = str(error["loc"][0]) if error["loc"] else "configuration"
+        variable = prefix + str(error["loc"][0]).upper() if error["loc"] else "configuration"
         missing = error["type"] == "missing"
         problems.append(problem(variable, "is required" if missing else "is malformed"))
     return problems
+
+
+SectionT = TypeVar("SectionT", bound=BaseSettings)
+
+
+def load_section(section: type[SectionT], **overrides: Any) -> SectionT:
+    """A settings section with its own `env_prefix` (a backend's ids and names, the
+    outbox's timings), with the same one-line errors as the main settings.
+
+    Describe each variable for the error lines by adding it to REQUIREMENTS."""
+    try:
+        return section(**overrides)
+    except ValidationError as exc:
+        prefix = str(section.model_config.get("env_prefix") or "")
+        raise ConfigError(_describe(exc, prefix)) from None
 
 
 def require(settings: Settings, *variables: str) -> None:

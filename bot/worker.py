@@ -33,7 +33,7 @@ import redis
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from slack_sdk import WebClient
 
-from bot.config import Settings
+from bot.config import Settings, load_section
 from bot.delivery import Delivery, Retry
 from bot.desk import Desk, explain
 from bot.gateway import GatewayError, TicketGateway, Unavailable
@@ -84,7 +84,7 @@ class OutboxWorker:
         self.store = store
         self.outbox = Outbox(store)
         self.delivery = delivery
-        self.settings = settings or OutboxSettings()
+        self.settings = settings or load_section(OutboxSettings)
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._lanes: list[queue.Queue[StreamEntry]] = [
             queue.Queue() for _ in range(max(1, self.settings.lanes))

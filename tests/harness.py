@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from socketserver import ThreadingMixIn
-from typing import Any
+from typing import Any, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import redis
@@ -50,7 +50,7 @@ class Harness:
     def __init__(
         self,
         slack: FakeSlack,
-        desk: FakeEpixel,
+        desk: Any,
         store: Store,
         settings: Settings,
         gateway: TicketGateway,
@@ -67,27 +67,50 @@ class Harness:
         )
 
 
-def test_settings(slack: FakeSlack, helpdesk: FakeEpixel, **extra: Any) -> Settings:
+class HelpdeskFake(Protocol):
+    """What the harness needs of a fake helpdesk (FakeEpixel and the other backends' fakes)."""
+
+    def start(self) -> Any: ...
+
+    def stop(self) -> None: ...
+
+    def bot_settings(self) -> dict[str, str]:
+        """TICKET_BACKEND, TICKET_API_URL and the credentials that reach this fake."""
+        ...
+
+
+def test_settings(slack: FakeSlack, helpdesk: HelpdeskFake, **extra: Any) -> Settings:
     values: dict[str, Any] = {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": slack.api_url,
-        "TICKET_BACKEND": "epixel",
-        "TICKET_API_URL": helpdesk.base_url,
-        "TICKET_API_KEY": "test-api-key",
-        "TICKET_API_USERNAME": "bot@example.com",
-        "TICKET_API_PASSWORD": "s3cret-pass",
+        **helpdesk.bot_settings(),
     }
     values.update(extra)
     return load_settings(**values)
 
 
 @contextmanager
+def closing_fake(fake: HelpdeskFake) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        fake.stop()
+
+
+@contextmanager
 def running_bot(
-    redis_url: str, prefix: str, outbox: OutboxSettings | None = TEST_OUTBOX, **extra: Any
+    redis_url: str,
+    prefix: str,
+    outbox: OutboxSettings | None = TEST_OUTBOX,
+    helpdesk: HelpdeskFake | None = None,
+    **extra: Any,
 ) -> Iterator[Harness]:
-    """`outbox`: the in-process outbox worker's timings, or None to run none."""
-    with FakeSlack(bot_token=BOT_TOKEN) as slack, FakeEpixel() as helpdesk:
+    """`outbox`: the in-process outbox worker's timings, or None to run none;
+    `helpdesk`: a fake helpdesk, not started yet (a FakeEpixel when None)."""
+    helpdesk = helpdesk or FakeEpixel()
+    helpdesk.start()
+    with FakeSlack(bot_token=BOT_TOKEN) as slack, closing_fake(helpdesk):
         settings = test_settings(slack, helpdesk, **extra)
         gateway = build_gateway(settings)
         store = Store(redis.Redis.from_url(redis_url, decode_responses=True), prefix)

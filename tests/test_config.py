@@ -133,3 +133,15 @@ def test_log_filter_masks_known_secrets_and_token_shapes(caplog: pytest.LogCaptu
     for secret in ("api-key-value", "eyJabc.def", "hunter22", "xoxb-999-abc", "xapp-1-XYZ"):
         assert secret not in text
     assert "***" in text
+
+
+def test_a_malformed_section_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.config import load_section
+    from bot.worker import OutboxSettings
+
+    monkeypatch.setenv("OUTBOX_LANES", "many")
+    with pytest.raises(ConfigError) as caught:
+        load_section(OutboxSettings)
+    assert caught.value.problems == [
+        "OUTBOX_LANES is malformed: a whole number of delivery threads"
+    ]

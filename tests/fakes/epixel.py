@@ -154,6 +154,16 @@ class FakeEpixel:
             raise RuntimeError("FakeEpixel is not started")
         return f"http://127.0.0.1:{self._server.server_address[1]}{self.prefix}"
 
+    def bot_settings(self) -> dict[str, str]:
+        """The bot's settings that reach this fake (see tests/harness.py)."""
+        return {
+            "TICKET_BACKEND": "epixel",
+            "TICKET_API_URL": self.base_url,
+            "TICKET_API_KEY": self.api_key,
+            "TICKET_API_USERNAME": self.username,
+            "TICKET_API_PASSWORD": self.password,
+        }
+
     def start(self) -> FakeEpixel:
         handler = type("EpixelHandler", (_Handler,), {"fake": self})
         server = _Server(("127.0.0.1", 0), handler)
