@@ -74,6 +74,9 @@ def check_redis(settings: Settings) -> list[Line]:
 
 def check_helpdesk(gateway: TicketGateway) -> list[Line]:
     try:
+        configured = gateway.configuration_problems()
+        if configured:
+            return [(False, f"helpdesk ({gateway.name}): {line}") for line in configured]
         if gateway.capabilities.categories:
             found = len(gateway.list_categories())
             return [(True, f"helpdesk ({gateway.name}): answering, {found} categories")]

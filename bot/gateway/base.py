@@ -61,6 +61,11 @@ class TicketGateway(Protocol):
 
     def set_status(self, ticket_id: str, status: Status) -> None: ...
 
+    def configuration_problems(self) -> list[str]:
+        """What is wrong with this backend's configured ids and names, checked against
+        the helpdesk where it can be (`ticket-bot check`); each line says how to fix it."""
+        ...
+
     def close(self) -> None:
         """Release pooled connections."""
         ...

@@ -83,6 +83,7 @@ class EpixelGateway:
     capabilities = Capabilities(
         categories=True,
         priorities=True,
+        priority_change=True,
         tags=True,
         status_change=True,
         ticket_list=True,
@@ -147,6 +148,9 @@ class EpixelGateway:
             )
             for row in rows
         ]
+
+    def configuration_problems(self) -> list[str]:
+        return []  # nothing configured beyond credentials, which every call checks
 
     def list_priorities(self) -> list[Priority]:
         return [Priority.LOW, Priority.MEDIUM, Priority.HIGH]

@@ -101,7 +101,11 @@ class Capabilities(BaseModel):
     """What a backend can do; the Slack side reads this, never backend names."""
 
     categories: bool = False
+    #: a priority can be chosen when creating a ticket
     priorities: bool = False
+    #: and changed afterwards (the card's priority select)
+    priority_change: bool = False
+    #: tags can be listed and set on a ticket (the card's tags select)
     tags: bool = False
     status_change: bool = False
     ticket_list: bool = False

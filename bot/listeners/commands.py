@@ -31,14 +31,24 @@ def register(app: App, desk: Desk) -> None:
                 lambda: desk.open_new_ticket(command["trigger_id"], rest, context, respond),
                 urgent=True,
             )
-        elif sub == "list" and desk.capabilities.ticket_list:
+        elif sub in ("list", "show") and not _can(desk, sub):
+            ack(
+                **_notice(f"`/ticket {sub}` is not available with this helpdesk."),
+                response_type="ephemeral",
+            )
+        elif sub == "list":
             list_tickets(ack, rest, desk, respond)
-        elif sub == "show" and desk.capabilities.ticket_detail:
+        elif sub == "show":
             show_ticket(ack, rest, desk, respond)
         elif sub in ("help", ""):
             ack(**desk.help(), response_type="ephemeral")
         else:
             ack(**desk.help(unknown=words), response_type="ephemeral")
+
+
+def _can(desk: Desk, sub: str) -> bool:
+    caps = desk.capabilities
+    return caps.ticket_list if sub == "list" else caps.ticket_detail
 
 
 def list_tickets(ack: Ack, rest: str, desk: Desk, respond: Respond) -> None:
