@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REQUIREMENTS = {
@@ -43,6 +43,23 @@ REQUIREMENTS = {
     "OUTBOX_BACKOFF_CAP": "seconds",
     "OUTBOX_MAX_ATTEMPTS": "a whole number",
     "OUTBOX_MAX_AGE": "seconds",
+    "GETFLY_STATUS_OPEN": "the Getfly status name of a new or reopened ticket, e.g. New",
+    "GETFLY_STATUS_CLOSED": "the Getfly status name the Close button sets, e.g. Closed",
+    "GETFLY_STATUS_PROCESSING": "a Getfly status name read back as processing, e.g. In progress",
+    "GETFLY_READ_STATUS": "true when Getfly returns status_name in ticket answers, else false",
+    "GETFLY_EXPECTED_DAYS": "days from creation to a new ticket's expected_at, 0 to 3650",
+    "GETFLY_CUSTOM_FIELDS": "custom_fields for new tickets as a JSON object, "
+    'e.g. {"source": "Slack"}',
+    "KELIWEB_DEPARTMENTS": "the category dropdown as Keliweb department id=name pairs, "
+    "e.g. 1=Support,2=Billing",
+    "KELIWEB_CUSTOM_FIELDS": "fixed custom field values for new tickets as id=value pairs, "
+    "e.g. 5=Slack",
+    "KELIWEB_REQUESTER_FIELD": "the id of a custom field that gets the Slack requester, "
+    "a whole number",
+    "ISPCRM_TYPE_ID": "the ISPCRM ticket type id new tickets get, a whole number, e.g. 1",
+    "ISPCRM_STATUS_ID": "the ISPCRM status id new tickets start in, a whole number, e.g. 1",
+    "ISPCRM_GROUP_ID": "the ISPCRM group id new tickets are assigned to, a whole number, e.g. 1",
+    "ISPCRM_PRIORITY_IDS": "each priority's ISPCRM priority_id, e.g. low=1,medium=2,high=3",
 }
 
 
@@ -77,7 +94,8 @@ class Settings(BaseSettings):
     REDIS_URL: SecretStr | None = None  # may carry a password
     REDIS_PREFIX: str = "ticket-bot"
     TICKET_BACKEND: Backend = Backend.EPIXEL
-    TICKET_API_URL: str
+    #: "" (unset): the epixel backend starts an embedded sandbox helpdesk (bot/sandbox)
+    TICKET_API_URL: str = ""
     TICKET_API_KEY: SecretStr | None = None
     TICKET_API_TOKEN: SecretStr | None = None
     TICKET_API_USERNAME: str | None = None
@@ -107,7 +125,9 @@ class Settings(BaseSettings):
 
     @field_validator("SLACK_API_URL", "TICKET_API_URL")
     @classmethod
-    def _http_url(cls, value: str) -> str:
+    def _http_url(cls, value: str, info: ValidationInfo) -> str:
+        if not value and info.field_name == "TICKET_API_URL":
+            return value  # unset: see build_gateway
         if not value.startswith(("http://", "https://")):
             raise ValueError("not an http(s) URL")
         return value if value.endswith("/") else value + "/"

@@ -377,6 +377,7 @@ class Desk:
             respond,
             lambda: self.gateway.set_status(ticket_id, status),
             f"{verb} the ticket",
+            status_set=status,
         )
 
     def change_priority(
@@ -415,14 +416,20 @@ class Desk:
         respond: Respond,
         apply: Callable[[], None],
         done: str,
+        status_set: Status | None = None,
     ) -> None:
-        """One change per double click; the card updated in place; a line in the thread."""
+        """One change per double click; the card updated in place; a line in the thread.
+
+        `status_set`: the status just set, shown on the card when the helpdesk's
+        answers do not say (capabilities.status_in False)."""
         claim = f"click:{ticket_id}:{what}"
         if not self.store.claim(claim, CLICK_CLAIM_TTL):
             return
         try:
             apply()
             ticket = self.gateway.get_ticket(ticket_id).ticket
+            if status_set is not None and not self.capabilities.status_in:
+                ticket = ticket.model_copy(update={"status": status_set})
             self.store.remember_ticket_state(ticket.id, ticket.status, ticket.priority)
         except GatewayError as exc:
             self.store.release(claim)
@@ -455,7 +462,12 @@ class Desk:
                 response_type="ephemeral",
             )
             return
-        message = render("ticket_list.json.j2", page=page, status=status.value if status else None)
+        message = render(
+            "ticket_list.json.j2",
+            page=page,
+            status=status.value if status else None,
+            show_status=self.capabilities.status_in,
+        )
         respond(**message, response_type="ephemeral", replace_original=replace)
 
     def show_ticket(self, ticket_id: str, respond: Respond) -> None:
@@ -469,6 +481,7 @@ class Desk:
             **render(
                 "ticket_show.json.j2",
                 detail=detail,
+                show_status=self.capabilities.status_in,
                 category_name=detail.ticket.category_name
                 or self.lookups.category_name(detail.ticket.category_id),
                 conversations=detail.conversations[-SHOWN_CONVERSATIONS:],

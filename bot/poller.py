@@ -193,8 +193,9 @@ class Poller:
     def poll_once(self) -> PollReport:
         """One cycle over the tickets due now, `workers` at a time."""
         report = PollReport()
-        if not self.gateway.capabilities.ticket_detail:
-            return report
+        caps = self.gateway.capabilities
+        if not caps.ticket_detail or not (caps.conversations_in or caps.status_in):
+            return report  # nothing the helpdesk says can come back
         due = self._due_tickets(self._cycle, report)
         self._cycle += 1
         with ThreadPoolExecutor(self.workers, thread_name_prefix="poller") as pool:

@@ -108,6 +108,10 @@ class Capabilities(BaseModel):
     #: tags can be listed and set on a ticket (the card's tags select)
     tags: bool = False
     status_change: bool = False
+    #: a status (or priority) changed in the helpdesk can be read back: get_ticket's
+    #: status is the helpdesk's. False: it is a placeholder, the card keeps the status
+    #: the bot set, and the poller does not look for status changes.
+    status_in: bool = True
     ticket_list: bool = False
     ticket_detail: bool = False
     #: thread replies can be written to the helpdesk

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -14,6 +15,8 @@ from bot.render import render, unescape_slack
 
 COMMAND = "/ticket"
 STATUS_WORDS = {s.value: s for s in Status}
+#: a ticket id as any helpdesk writes it: digits (Epixel) or a code such as TICKET-12345
+TICKET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def register(app: App, desk: Desk) -> None:
@@ -66,7 +69,7 @@ def list_tickets(ack: Ack, rest: str, desk: Desk, respond: Respond) -> None:
 
 def show_ticket(ack: Ack, rest: str, desk: Desk, respond: Respond) -> None:
     ticket_id = rest.lstrip("#")
-    if not ticket_id.isdigit():
+    if not TICKET_ID.fullmatch(ticket_id):
         ack(
             **_notice("Which ticket? Use `/ticket show <id>`, for example `/ticket show 42`."),
             response_type="ephemeral",
