@@ -1,0 +1,8 @@
+"""A local helpdesk speaking the Epixel support API, for a first run without a helpdesk
+account: `ticket-bot sandbox`, or embedded in the bot when TICKET_API_URL is unset."""
+
+from __future__ import annotations
+
+from bot.sandbox.server import API_KEY, DEFAULT_DB, PASSWORD, USERNAME, Sandbox
+
+__all__ = ["API_KEY", "DEFAULT_DB", "PASSWORD", "USERNAME", "Sandbox"]
