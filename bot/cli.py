@@ -61,6 +61,14 @@ def run(args: argparse.Namespace) -> int:
         from bot.check import run_check
 
         return run_check()
+    if command == "sandbox":
+        from bot.sandbox.run import run_sandbox
+
+        return run_sandbox(port=args.port)
+    if command == "console":
+        from bot.console import run_console
+
+        return run_console()
     print(f"ticket-bot: `{command}` is not available in this version yet", file=sys.stderr)
     return 2
 
