@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import redis
@@ -42,6 +43,8 @@ class Store:
         self.redis = client
         self.prefix = prefix
         self._refreshers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cache-refresh")
+        self._loading: dict[str, Future[Any]] = {}  # loads under way in this process
+        self._loading_lock = threading.Lock()
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -96,7 +99,30 @@ class Store:
     def _load_once(
         self, name: str, loader: Callable[[], JsonValue], ttl: float, stale: float
     ) -> Any:
-        """Load a missing value; concurrent callers wait for one load instead of each loading."""
+        """Load a missing value; concurrent callers wait for one load instead of each loading:
+        threads of this process on the load's future, other processes on its Redis lock."""
+        with self._loading_lock:
+            under_way = self._loading.get(name)
+            if under_way is None:
+                mine: Future[Any] = Future()
+                self._loading[name] = mine
+        if under_way is not None:
+            return under_way.result(timeout=REFRESH_LOCK_MS / 1000)
+        try:
+            value = self._load_across_processes(name, loader, ttl, stale)
+        except BaseException as exc:
+            mine.set_exception(exc)
+            raise
+        else:
+            mine.set_result(value)
+            return value
+        finally:
+            with self._loading_lock:
+                del self._loading[name]
+
+    def _load_across_processes(
+        self, name: str, loader: Callable[[], JsonValue], ttl: float, stale: float
+    ) -> Any:
         lock = self.key("lock", "cache", name)
         if self.redis.set(lock, "1", nx=True, px=REFRESH_LOCK_MS):
             try:
