@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import email.message
 import logging
-import threading
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
 from bot.config import ConfigError, Settings, problem
+from bot.gateway.auth import SharedToken, send_renewing
 from bot.gateway.errors import (
     GatewayError,
     InvalidState,
@@ -119,8 +119,9 @@ class EpixelGateway:
         self._api_key = api_key
         self._username = username
         self._password = password
-        self._access: str | None = token or None
-        self._login_lock = threading.Lock()
+        self._token: SharedToken[str] = SharedToken(
+            lambda _old: self._login(), lambda access: access, initial=token or None
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EpixelGateway:
@@ -355,41 +356,23 @@ class EpixelGateway:
         return data if isinstance(data, dict) else {}
 
     def _send(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> httpx.Response:
-        token = self._token()
-        response = self._http.request(
-            method, path, idempotent=idempotent, headers=self._headers(token), **kwargs
-        )
-        if response.status_code == 401 and self._can_login() and not _is_limit(response):
-            # A 401 is answered before the view runs, so resending cannot duplicate a write.
-            token = self._renew(token)
-            response = self._http.request(
+        # A 401 is answered before the view runs, so resending cannot duplicate a write.
+        # The token refresh endpoint is not documented; logging in again is.
+        return send_renewing(
+            self._token,
+            lambda token: self._http.request(
                 method, path, idempotent=idempotent, headers=self._headers(token), **kwargs
-            )
-        return response
+            ),
+            lambda response: (
+                response.status_code == 401 and self._can_login() and not _is_limit(response)
+            ),
+        )
 
     def _headers(self, token: str) -> dict[str, str]:
         return {"apikey": self._api_key, "Authorization": f"Bearer {token}"}
 
     def _can_login(self) -> bool:
         return bool(self._username and self._password)
-
-    def _token(self) -> str:
-        token = self._access
-        if token is None:
-            with self._login_lock:
-                token = self._access
-                if token is None:
-                    token = self._access = self._login()
-        return token
-
-    def _renew(self, rejected: str) -> str:
-        # The token refresh endpoint is not documented; logging in again is. Under the
-        # lock, concurrent 401s cause one login: later threads find a new token already.
-        with self._login_lock:
-            token = self._access
-            if token is None or token == rejected:
-                token = self._access = self._login()
-            return token
 
     def _login(self) -> str:
         credentials = {"username": self._username, "password": self._password}

@@ -19,7 +19,6 @@ Tickets have no title: the subject typed in Slack travels as the first line of
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +27,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.config import ConfigError, Settings, load_section, problem
+from bot.gateway.auth import SharedToken, send_renewing
 from bot.gateway.errors import (
     GatewayError,
     NotFound,
@@ -168,8 +168,9 @@ class IspcrmGateway:
         self._priority_ids = config.priority_map()
         self._username = username
         self._password = password
-        self._access: str | None = token or None
-        self._login_lock = threading.Lock()
+        self._token: SharedToken[str] = SharedToken(
+            lambda _old: self._login(), lambda access: access, initial=token or None
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IspcrmGateway:
@@ -381,37 +382,17 @@ class IspcrmGateway:
         return body.get("data") if isinstance(body, Mapping) else None
 
     def _send(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> httpx.Response:
-        token = self._token()
-        response = self._http.request(
-            method, path, idempotent=idempotent, headers=_bearer(token), **kwargs
-        )
-        if self._can_login() and _wants_login(response):
-            # Both refusals come before anything is done, so resending cannot duplicate.
-            token = self._renew(token)
-            response = self._http.request(
+        # Both refusals come before anything is done, so resending cannot duplicate.
+        return send_renewing(
+            self._token,
+            lambda token: self._http.request(
                 method, path, idempotent=idempotent, headers=_bearer(token), **kwargs
-            )
-        return response
+            ),
+            lambda response: self._can_login() and _wants_login(response),
+        )
 
     def _can_login(self) -> bool:
         return bool(self._username and self._password)
-
-    def _token(self) -> str:
-        token = self._access
-        if token is None:
-            with self._login_lock:
-                token = self._access
-                if token is None:
-                    token = self._access = self._login()
-        return token
-
-    def _renew(self, rejected: str) -> str:
-        # Under the lock, concurrent refusals cause one login: later threads find it done.
-        with self._login_lock:
-            token = self._access
-            if token is None or token == rejected:
-                token = self._access = self._login()
-            return token
 
     def _login(self) -> str:
         credentials = {"username": self._username, "password": self._password}

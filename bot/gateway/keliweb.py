@@ -20,7 +20,6 @@ from __future__ import annotations
 import html
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.config import ConfigError, Settings, load_section, problem
+from bot.gateway.auth import SharedToken, send_renewing
 from bot.gateway.errors import (
     GatewayError,
     InvalidState,
@@ -225,8 +225,11 @@ class KeliwebGateway:
         self.custom_fields = dict(custom_fields or {})
         self.requester_field = requester_field
         self._clock = clock
-        self._token: _Token | None = None
-        self._token_lock = threading.Lock()
+        self._token: SharedToken[_Token] = SharedToken(
+            self._new_token,
+            lambda token: token.access,
+            fresh=lambda token: self._clock() < token.expires_at - REFRESH_MARGIN,
+        )
 
     @classmethod
     def from_settings(
@@ -288,8 +291,7 @@ class KeliwebGateway:
     def configuration_problems(self) -> list[str]:
         """Logs in afresh (the credentials) and asks for a ticket that cannot exist (the
         URL and the JSON headers). Departments cannot be checked: no method lists them."""
-        with self._token_lock:
-            self._token = self._grant(self._password_grant())
+        self._token.replace(self._grant(self._password_grant()))
         try:
             self._call(GET_TICKET, {"ticketid": "0"}, idempotent=True, fields={})
         except NotFound:
@@ -420,13 +422,12 @@ class KeliwebGateway:
         return _result(path, response, fields)
 
     def _send(self, path: str, form: Mapping[str, str], *, idempotent: bool) -> httpx.Response:
-        token = self._access_token()
-        response = self._post(path, form, token, idempotent)
-        if response.status_code == 401 or _is_redirect(response):
-            # Refused by the auth middleware before any controller ran: resending is safe.
-            token = self._renew(token)
-            response = self._post(path, form, token, idempotent)
-        return response
+        # Refused by the auth middleware before any controller ran: resending is safe.
+        return send_renewing(
+            self._token,
+            lambda token: self._post(path, form, token, idempotent),
+            lambda response: response.status_code == 401 or _is_redirect(response),
+        )
 
     def _post(
         self, path: str, form: Mapping[str, str], token: str, idempotent: bool
@@ -435,21 +436,6 @@ class KeliwebGateway:
         return self._api.request(
             "POST", path, idempotent=idempotent, headers=headers, data=dict(form)
         )
-
-    def _access_token(self) -> str:
-        with self._token_lock:
-            token = self._token
-            if token is None or self._clock() >= token.expires_at - REFRESH_MARGIN:
-                token = self._token = self._new_token(token)
-            return token.access
-
-    def _renew(self, rejected: str) -> str:
-        # Under the lock, concurrent refusals renew once: later threads find a new token.
-        with self._token_lock:
-            token = self._token
-            if token is None or token.access == rejected:
-                token = self._token = self._new_token(token)
-            return token.access
 
     def _new_token(self, old: _Token | None) -> _Token:
         if old is not None and old.refresh:
