@@ -29,7 +29,7 @@ def run_socket() -> int:
     runtime = start("SLACK_APP_TOKEN")
     token = runtime.settings.SLACK_APP_TOKEN
     assert token is not None
-    handler = SocketModeHandler(runtime.app, token.get_secret_value())  # type: ignore[no-untyped-call]
+    handler = SocketModeHandler(runtime.app, token.get_secret_value())  # type: ignore[no-untyped-call, unused-ignore]
     # Python's default SIGTERM kills at once: no clean-up, the link dropped mid-envelope
     signal.signal(signal.SIGTERM, _stop)
     worker = runtime.start_worker()
@@ -49,7 +49,7 @@ class Gunicorn(BaseApplication):  # type: ignore[misc]
     def __init__(self, options: dict[str, Any], run_worker: bool = True) -> None:
         self.options = options
         self.run_worker = run_worker
-        super().__init__()  # type: ignore[no-untyped-call]
+        super().__init__()  # type: ignore[no-untyped-call, unused-ignore]
 
     def load_config(self) -> None:
         for key, value in self.options.items():

@@ -352,7 +352,7 @@ class Store:
             start_id=cursor,
             count=count,
         )
-        answer: list[Any] = reply  # type: ignore[assignment]
+        answer: list[Any] = reply  # type: ignore[assignment, unused-ignore]
         return str(answer[0]), [_entry(i, f) for i, f in answer[1] if f]
 
     def outbox_touch(self, consumer: str, entry_ids: list[str]) -> None:
