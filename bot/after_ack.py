@@ -13,12 +13,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
+
+from bot.thread_pool import ElasticPool
 
 log = logging.getLogger(__name__)
 
-_workers = ThreadPoolExecutor(max_workers=64, thread_name_prefix="after-ack")
-_urgent = ThreadPoolExecutor(max_workers=32, thread_name_prefix="after-ack-urgent")
+#: few threads run at once (see bot/thread_pool.py); one waiting on a helpdesk gets a stand-in
+_workers = ElasticPool("after-ack", running=4, limit=64)
+#: for views.open: quick work, but Slack may be slow to answer
+_urgent = ElasticPool("after-ack-urgent", running=2, limit=32)
 _pending: set[Future[None]] = set()
 _pending_lock = threading.Lock()
 

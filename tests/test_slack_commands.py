@@ -159,3 +159,29 @@ def test_many_cold_modals_with_a_slow_helpdesk_all_open_before_their_trigger_exp
     assert [c.response["error"] for c in opened if not c.response["ok"]] == []
     live.slack.wait_for("views.update", count=80, timeout=30)
     assert len(live.helpdesk.requests_to("category-list")) == 1
+
+
+def test_many_modals_with_slack_slow_to_answer_all_open_before_their_trigger_expires(
+    live: Harness,
+) -> None:
+    """The urgent pool runs two threads; threads waiting on a slow Slack get stand-ins.
+    With two threads only, the last of 16 calls would start 6 s after its command."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.slack_requests import SignedClient
+
+    live.client.command("new warm the cache")
+    live.slack.wait_for("views.open")
+    live.slack.delay("views.open", 0.8)
+
+    def send(_: int) -> int:
+        with SignedClient(
+            live.client.base_url, live.client.signing_secret, response_url=live.client.response_url
+        ) as client:
+            return client.command("new").status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        assert list(pool.map(send, range(16))) == [200] * 16
+    opened = live.slack.wait_for("views.open", count=17, timeout=15)[1:]
+    assert [c.response["error"] for c in opened if not c.response["ok"]] == []
+    assert {c.args["view"]["callback_id"] for c in opened} == {"ticket_new"}
