@@ -73,6 +73,8 @@ VIEWS_OPEN_GOAL_MS = 1000.0
 #: SYN costs a 1 s retransmit: a limit of the fake, not of Slack or of the bot. (The fakes'
 #: own server classes say 128; the child raises it on them.)
 FAKE_LISTEN_BACKLOG = 1024
+#: the Web API methods --slack-latency slows down
+SLOW_SLACK_METHODS = ("views.open", "views.update")
 #: variables the bot reads; removed from the inherited environment so only ours count
 BOT_VARIABLES = re.compile(r"^(SLACK_|TICKET_|REDIS_|PORT$|LOG_LEVEL$)")
 
@@ -103,6 +105,10 @@ def run_fakes(conn: Connection) -> None:
 
         def set_delay(seconds: float) -> None:
             desk.delay = seconds
+
+        def set_slack_latency(seconds: float) -> None:
+            for method in SLOW_SLACK_METHODS:
+                slack.delay(method, seconds)
 
         def views_open(trigger_ids: list[str]) -> dict[str, OpenCall]:
             """The first views.open call for each of `trigger_ids` that has one."""
@@ -148,6 +154,7 @@ def run_fakes(conn: Connection) -> None:
             hello,
             {
                 "helpdesk delay": set_delay,
+                "slack latency": set_slack_latency,
                 "views.open": views_open,
                 "views.update": views_update,
                 "wait_for": wait_for,
@@ -476,9 +483,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--helpdesk-delay", type=float, default=5.0, help="seconds FakeEpixel takes per call"
     )
+    parser.add_argument(
+        "--slack-latency",
+        type=float,
+        default=0.0,
+        help="seconds FakeSlack takes to answer views.open and views.update, as the real "
+        "Slack does over the internet (the trigger's 3 s are checked after this wait)",
+    )
     args = parser.parse_args()
-    if args.requests < 1 or args.concurrency < 1 or args.helpdesk_delay < 0:
-        parser.error("--requests and --concurrency must be >= 1, --helpdesk-delay >= 0")
+    if min(args.requests, args.concurrency) < 1 or min(args.helpdesk_delay, args.slack_latency) < 0:
+        parser.error("--requests and --concurrency must be >= 1, the delays >= 0")
     return args
 
 
@@ -589,6 +603,7 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack, workdir: Path) 
     fakes.ask("wait_for", ("views.update", 1, 15.0))
     prime_outcome = views_update_outcomes(fakes, primed_at)
     fakes.ask("helpdesk delay", delay)
+    fakes.ask("slack latency", args.slack_latency)
 
     warm_at = time.monotonic()
     with meter.phase("/ticket new, warm -> ticket-bot"):
@@ -617,6 +632,7 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack, workdir: Path) 
 
     # let any backlog finish quickly, then read the peak memory before stopping anything
     fakes.ask("helpdesk delay", 0.0)
+    fakes.ask("slack latency", 0.0)
     time.sleep(1.0)
     memory = {name: [(pid, vm_hwm_kib(pid)) for pid in s.children()] for name, s in
               (("ticket-bot", bot), ("bare Bolt", bare))}  # fmt: skip
@@ -661,7 +677,8 @@ def report(
     n, c, delay = args.requests, args.concurrency, args.helpdesk_delay
     print(
         f"ack latency bench: {n} requests per phase, {c} in flight, "
-        f"helpdesk delay {delay:g} s in the /ticket new phases"
+        f"helpdesk delay {delay:g} s and Slack latency {args.slack_latency:g} s "
+        "in the /ticket new phases"
     )
     print(
         f"both apps: gunicorn {' '.join(GUNICORN_SETTINGS)}; client timeout "
