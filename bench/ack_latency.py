@@ -261,7 +261,8 @@ class CpuMeter:
     def __init__(self, servers: dict[str, Server], fakes_pid: int) -> None:
         self.servers = servers
         self.fakes_pid = fakes_pid
-        self.rows: list[tuple[str, float, dict[str, float]]] = []
+        #: phase -> (wall seconds, CPU seconds by process), summed over the rounds
+        self.rows: dict[str, tuple[float, dict[str, float]]] = {}
 
     def _now(self) -> dict[str, float]:
         own = os.times()  # this process only: its children's times count once reaped
@@ -275,8 +276,10 @@ class CpuMeter:
         wall, before = time.monotonic(), self._now()
         yield
         after = self._now()
-        used = {k: after[k] - before[k] for k in after}
-        self.rows.append((name, time.monotonic() - wall, used))
+        spent, used = self.rows.get(name, (0.0, {}))
+        for k in after:
+            used[k] = used.get(k, 0.0) + after[k] - before[k]
+        self.rows[name] = (spent + time.monotonic() - wall, used)
 
 
 def vm_hwm_kib(pid: int) -> int | None:
@@ -455,6 +458,17 @@ def views_open_row(phase: str, fakes: FakesProcess, samples: list[Sample], wait:
     return OpenRow(phase, delays, expired, other, callbacks, loading)
 
 
+def merge_open_row(rows: dict[str, OpenRow], row: OpenRow) -> None:
+    """Add one round's row to the phase's row over all rounds."""
+    total = rows.setdefault(row.phase, OpenRow(row.phase, [], 0, collections.Counter(),
+                                               collections.Counter()))  # fmt: skip
+    total.delays.extend(row.delays)
+    total.expired += row.expired
+    total.other_errors += row.other_errors
+    total.callbacks += row.callbacks
+    total.loading_opened += row.loading_opened
+
+
 def views_update_outcomes(fakes: FakesProcess, since: float) -> collections.Counter[str]:
     """views.update calls that arrived at `since` or later, by the view they showed."""
     outcome: collections.Counter[str] = fakes.ask("views.update", since)
@@ -479,6 +493,9 @@ def log_summary(path: Path) -> list[str]:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=200, help="requests per phase")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="times every phase runs; the samples are pooled"
+    )
     parser.add_argument("--concurrency", type=int, default=20, help="requests in flight")
     parser.add_argument(
         "--helpdesk-delay", type=float, default=5.0, help="seconds FakeEpixel takes per call"
@@ -491,8 +508,9 @@ def parse_args() -> argparse.Namespace:
         "Slack does over the internet (the trigger's 3 s are checked after this wait)",
     )
     args = parser.parse_args()
-    if min(args.requests, args.concurrency) < 1 or min(args.helpdesk_delay, args.slack_latency) < 0:
-        parser.error("--requests and --concurrency must be >= 1, the delays >= 0")
+    counts = (args.requests, args.concurrency, args.rounds)
+    if min(counts) < 1 or min(args.helpdesk_delay, args.slack_latency) < 0:
+        parser.error("--requests, --concurrency and --rounds must be >= 1, the delays >= 0")
     return args
 
 
@@ -578,58 +596,69 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack, workdir: Path) 
     def warm_up(url: str) -> None:
         load.run(url, "help", 2 * c)  # opens each sender's connection; not counted
 
-    def flush_cache() -> None:
+    def flush() -> None:
+        """A cold cache: the bot's cached lookups deleted."""
         names = list(keys.scan_iter(match=f"{prefix}:cache:*", count=1000))
         if names:
             keys.delete(*names)
 
-    acks: list[AckRow] = []
-    opens: list[OpenRow] = []
-
     warm_up(bare_url)
     warm_up(bot_url)
-    with meter.phase("/ticket help -> bare"):
-        acks.append(AckRow("/ticket help", "bare", load.run(bare_url, "help", n)))
-    with meter.phase("/ticket help -> ticket-bot"):
-        acks.append(AckRow("/ticket help", "ticket-bot", load.run(bot_url, "help", n)))
-    with meter.phase("/ticket new -> bare"):
-        acks.append(AckRow("/ticket new", "bare", load.run(bare_url, "new", n)))
+    acks: dict[tuple[str, str], AckRow] = {}
+    opens: dict[str, OpenRow] = {}
+    primes: list[OpenRow] = []
+    outcomes: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    cold_desk: collections.Counter[str] = collections.Counter()
+    loading, drained = 0, 0.0
 
-    # prime the cache: one /ticket new, and wait for its form to replace the loading view
-    flush_cache()
-    primed_at = time.monotonic()
-    prime = load.run(bot_url, "new", 1)
-    primed = views_open_row("prime", fakes, prime, 10.0)
-    fakes.ask("wait_for", ("views.update", 1, 15.0))
-    prime_outcome = views_update_outcomes(fakes, primed_at)
-    fakes.ask("helpdesk delay", delay)
-    fakes.ask("slack latency", args.slack_latency)
+    def ack_phase(phase: str, app: str, url: str, text: str, **extra: Any) -> OpenRow | None:
+        """One phase of one round; for the bot's /ticket new, also its views.open calls."""
+        row = None
+        with meter.phase(f"{phase} -> {app}"):
+            samples = load.run(url, text, n, **extra)
+            if app == "ticket-bot" and text == "new":
+                name = phase.removeprefix("/ticket new, ")
+                row = views_open_row(name, fakes, samples, VIEWS_OPEN_WAIT)
+                merge_open_row(opens, row)
+        acks.setdefault((phase, app), AckRow(phase, app, [])).samples.extend(samples)
+        return row
 
-    warm_at = time.monotonic()
-    with meter.phase("/ticket new, warm -> ticket-bot"):
-        warm = load.run(bot_url, "new", n)
-        opens.append(views_open_row("warm cache", fakes, warm, VIEWS_OPEN_WAIT))
-    acks.append(AckRow("/ticket new, warm cache", "ticket-bot", warm))
+    # rounds alternate the apps, so a slow moment of the machine hits both alike, and pool
+    # the samples: the p99 of one round's 200 is its second-slowest request
+    for _ in range(args.rounds):
+        ack_phase("/ticket help", "bare", bare_url, "help")
+        ack_phase("/ticket help", "ticket-bot", bot_url, "help")
+        ack_phase("/ticket new", "bare", bare_url, "new")
 
-    warm_updates = views_update_outcomes(fakes, warm_at)
-    warm_desk = fakes.ask("helpdesk requests")
+        # prime the cache: one /ticket new, and wait for its form to replace the loading view
+        flush()
+        primed_at = time.monotonic()
+        primes.append(views_open_row("prime", fakes, load.run(bot_url, "new", 1), 10.0))
+        fakes.ask("wait_for", ("views.update", 1, 15.0))
+        outcomes["prime"] += views_update_outcomes(fakes, primed_at)
+        fakes.ask("helpdesk delay", delay)
+        fakes.ask("slack latency", args.slack_latency)
 
-    cold_at = time.monotonic()
-    with meter.phase("/ticket new, cold -> ticket-bot"):
-        cold = load.run(bot_url, "new", n, before=flush_cache)
-        opens.append(views_open_row("cold cache", fakes, cold, VIEWS_OPEN_WAIT))
-    acks.append(AckRow("/ticket new, cold cache", "ticket-bot", cold))
-    # each loading view that opened should be replaced (form, or retry view): wait, bounded
-    loading = opens[-1].loading_opened
-    deadline = time.monotonic() + DRAIN_WAIT
-    while time.monotonic() < deadline:
-        cold_updates = views_update_outcomes(fakes, cold_at)
-        if sum(cold_updates.values()) >= loading:
-            break
-        time.sleep(0.2)
-    drained = time.monotonic() - cold_at
-    cold_desk = fakes.ask("helpdesk routes", warm_desk)
+        warm_at = time.monotonic()
+        ack_phase("/ticket new, warm cache", "ticket-bot", bot_url, "new")
+        outcomes["warm"] += views_update_outcomes(fakes, warm_at)
+        desk_before = fakes.ask("helpdesk requests")
 
+        cold_at = time.monotonic()
+        cold = ack_phase("/ticket new, cold cache", "ticket-bot", bot_url, "new", before=flush)
+        # each loading view that opened should be replaced (form, or retry view): wait, bounded
+        assert cold is not None
+        loading += cold.loading_opened
+        deadline = time.monotonic() + DRAIN_WAIT
+        replaced = views_update_outcomes(fakes, cold_at)
+        while sum(replaced.values()) < cold.loading_opened and time.monotonic() < deadline:
+            time.sleep(0.2)
+            replaced = views_update_outcomes(fakes, cold_at)
+        outcomes["cold"] += replaced
+        drained = max(drained, time.monotonic() - cold_at)
+        cold_desk += fakes.ask("helpdesk routes", desk_before)
+        fakes.ask("helpdesk delay", 0.0)
+        fakes.ask("slack latency", 0.0)
     # let any backlog finish quickly, then read the peak memory before stopping anything
     fakes.ask("helpdesk delay", 0.0)
     fakes.ask("slack latency", 0.0)
@@ -638,19 +667,20 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack, workdir: Path) 
               (("ticket-bot", bot), ("bare Bolt", bare))}  # fmt: skip
     elapsed = time.monotonic() - started
 
-    report(args, acks, opens, memory, primed, prime_outcome, warm_updates, cold_updates, elapsed)
+    report(args, list(acks.values()), list(opens.values()), memory, primes, outcomes, elapsed)
     print(
-        f"  cold phase: helpdesk requests {dict(cold_desk)}; {sum(cold_updates.values())} of "
-        f"{loading} loading views replaced {drained:.1f} s after the phase began"
+        f"  cold phases: helpdesk requests {dict(cold_desk)}; {sum(outcomes['cold'].values())} of "
+        f"{loading} loading views replaced, at most {drained:.1f} s after their phase began"
     )
     print(
-        f"\n4. CPU seconds per phase (until its last views.open), on {os.cpu_count()} CPU(s): "
+        f"\n4. CPU seconds per phase (until its last views.open), all rounds, on "
+        f"{os.cpu_count()} CPU(s): "
         "bench = this process (senders); fakes = its child process (FakeSlack, FakeEpixel)"
     )
-    print(f"  {'phase':<34}{'wall s':>7}{'bench':>7}{'fakes':>7}{'ticket-bot':>11}{'bare':>7}")
-    for name, wall, used in meter.rows:
+    print(f"  {'phase':<40}{'wall s':>7}{'bench':>7}{'fakes':>7}{'ticket-bot':>11}{'bare':>7}")
+    for name, (wall, used) in meter.rows.items():
         print(
-            f"  {name:<34}{wall:>7.2f}{used['bench']:>7.2f}{used['fakes']:>7.2f}"
+            f"  {name:<40}{wall:>7.2f}{used['bench']:>7.2f}{used['fakes']:>7.2f}"
             f"{used['ticket-bot']:>11.2f}{used['bare']:>7.2f}"
         )
     print(
@@ -668,15 +698,13 @@ def report(
     acks: list[AckRow],
     opens: list[OpenRow],
     memory: dict[str, list[tuple[int, int | None]]],
-    primed: OpenRow,
-    prime_outcome: collections.Counter[str],
-    warm_updates: collections.Counter[str],
-    cold_updates: collections.Counter[str],
+    primes: list[OpenRow],
+    outcomes: dict[str, collections.Counter[str]],
     elapsed: float,
 ) -> None:
     n, c, delay = args.requests, args.concurrency, args.helpdesk_delay
     print(
-        f"ack latency bench: {n} requests per phase, {c} in flight, "
+        f"ack latency bench: {args.rounds} rounds of {n} requests per phase, {c} in flight, "
         f"helpdesk delay {delay:g} s and Slack latency {args.slack_latency:g} s "
         "in the /ticket new phases"
     )
@@ -720,33 +748,34 @@ def report(
     )
     print(header)
     print("-" * len(header))
-    for row in opens:
-        p99 = percentile(row.delays, 99)
-        passed = p99 * 1000 < VIEWS_OPEN_GOAL_MS and row.expired == 0 and row.missing == 0
-        goals.append((f"views.open p99 {row.phase}: {ms(p99)} ms", passed))
-        called = len(row.delays) - row.missing
+    for opened in opens:
+        p99 = percentile(opened.delays, 99)
+        passed = p99 * 1000 < VIEWS_OPEN_GOAL_MS and opened.expired == 0 and opened.missing == 0
+        goals.append((f"views.open p99 {opened.phase}: {ms(p99)} ms", passed))
+        called = len(opened.delays) - opened.missing
         print(
-            f"{row.phase:<14}{called:>7}{row.expired:>9}{sum(row.other_errors.values()):>11}"
-            f"{row.missing:>7}{ms(percentile(row.delays, 50)):>9}{ms(p99):>9}"
-            f"{ms(percentile(row.delays, 100)):>9}  {'PASS' if passed else 'FAIL'}"
+            f"{opened.phase:<14}{called:>7}{opened.expired:>9}"
+            f"{sum(opened.other_errors.values()):>11}{opened.missing:>7}"
+            f"{ms(percentile(opened.delays, 50)):>9}{ms(p99):>9}"
+            f"{ms(percentile(opened.delays, 100)):>9}  {'PASS' if passed else 'FAIL'}"
         )
     print(
         f"  expired = FakeSlack answered expired_trigger_id (views.open > {TRIGGER_TTL:g} s "
         f"after the command); never = no views.open within {VIEWS_OPEN_WAIT:g} s of the phase end"
     )
-    for row in opens:
-        kinds = ", ".join(f"{k} x{v}" for k, v in row.callbacks.most_common()) or "-"
+    for opened in opens:
+        kinds = ", ".join(f"{k} x{v}" for k, v in opened.callbacks.most_common()) or "-"
         print(
-            f"  {row.phase}: views.open callback_id: {kinds}"
-            + (f"; other errors: {dict(row.other_errors)}" if row.other_errors else "")
+            f"  {opened.phase}: views.open callback_id: {kinds}"
+            + (f"; other errors: {dict(opened.other_errors)}" if opened.other_errors else "")
         )
     print(
-        f"  prime (delay 0): views.open {ms(percentile(primed.delays, 50))} ms, "
-        f"views.update: {dict(prime_outcome) or 'none'}"
+        f"  primes (delay 0): views.open {', '.join(ms(p.delays[0]) for p in primes)} ms, "
+        f"views.update: {dict(outcomes['prime']) or 'none'}"
     )
     print(
-        f"  views.update after the warm phase: {dict(warm_updates) or 'none'}; after the cold "
-        f"phase (until the end): {dict(cold_updates) or 'none'} "
+        f"  views.update after the warm phases: {dict(outcomes['warm']) or 'none'}; after the "
+        f"cold phases: {dict(outcomes['cold']) or 'none'} "
         "(form = filled in; lookup failed = retry view)"
     )
 
