@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 
 #: few threads run at once (see bot/thread_pool.py); one waiting on a helpdesk gets a stand-in
 _workers = ElasticPool("after-ack", running=4, limit=64)
-#: for views.open: quick work, but Slack may be slow to answer
-_urgent = ElasticPool("after-ack-urgent", running=2, limit=32)
+#: for views.open: quick work, but Slack may be slow to answer, and a trigger lives 3 s
+_urgent = ElasticPool("after-ack-urgent", running=2, limit=64)
 _pending: set[Future[None]] = set()
 _pending_lock = threading.Lock()
 

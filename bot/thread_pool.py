@@ -7,10 +7,11 @@ within Slack's 3 s queue behind them: measured with bench/ack_latency.py, 32
 such threads doubled the CPU a `/ticket new` costs. Work that waits on the
 network (Slack or a helpdesk taking seconds) does need many threads, though.
 
-So this pool runs `running` threads, and only when one of them has been on the
-same task for `stuck_after` seconds — waiting on a socket, not computing — does
-it start a stand-in, up to `limit` threads. Threads beyond `running` retire
-after `idle_for` seconds without work.
+So this pool runs `running` threads, and only when fewer than `running` have
+been on their task for less than `stuck_after` seconds — the others waiting on a
+socket, not computing — does it start a stand-in for each stuck thread, up to
+`limit` threads. Threads beyond `running` retire after `idle_for` seconds
+without work.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class ElasticPool:
         *,
         running: int,
         limit: int,
-        stuck_after: float = 0.1,
+        stuck_after: float = 0.05,
         idle_for: float = 60.0,
     ) -> None:
         if not 1 <= running <= limit:
@@ -136,6 +137,9 @@ class ElasticPool:
             return
         stuck = sum(1 for began in self._started_at.values() if now - began >= self.stuck_after)
         moving = self._threads - stuck  # busy for a short while, or just started
-        wanted = min(self.running - moving, len(self._queue), self.limit - self._threads)
-        for _ in range(max(wanted, 0)):
+        if moving >= self.running:
+            return
+        # one stand-in per stuck thread: while everything waits on a slow peer the pool
+        # doubles every `stuck_after`, rather than crawling up while triggers expire
+        for _ in range(min(stuck, len(self._queue), self.limit - self._threads)):
             self._start_worker()
