@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import httpx
@@ -95,3 +96,15 @@ def test_check_with_a_bad_token(check_env) -> None:
         check_env(slack, helpdesk)
         assert run_check(lines.append) == 1
     assert any("invalid_auth" in line and "SLACK_BOT_TOKEN" in line for line in lines)
+
+
+def test_no_token_warning_when_the_token_is_in_the_environment(
+    live: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Deployments set SLACK_BOT_TOKEN; Bolt would warn at every start that it is unused."""
+    from bot.app import build_app
+
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+    with caplog.at_level(logging.WARNING):
+        build_app(live.settings, live.gateway, live.store)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
