@@ -10,8 +10,10 @@ goes to its own pool so that it never queues behind slow helpdesk calls.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, wait
 
@@ -25,6 +27,8 @@ _workers = ElasticPool("after-ack", running=4, limit=64)
 _urgent = ElasticPool("after-ack-urgent", running=2, limit=64)
 _pending: set[Future[None]] = set()
 _pending_lock = threading.Lock()
+#: how long a stopping process lets acked work finish before it exits or closes its clients
+DRAIN_SECONDS = 10
 
 
 def after_ack(work: Callable[[], object], *, urgent: bool = False) -> None:
@@ -48,8 +52,18 @@ def _forget(future: Future[None]) -> None:
 
 
 def drain(timeout: float) -> None:
-    """Wait up to `timeout` seconds for queued work, before the process closes its clients."""
-    with _pending_lock:
-        waiting = set(_pending)
-    if waiting:
-        wait(waiting, timeout=timeout)
+    """Wait up to `timeout` seconds for queued work, and for work that work queues
+    (a loading view's form), before the process closes its clients."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with _pending_lock:
+            waiting = set(_pending)
+        left = deadline - time.monotonic()
+        if not waiting or left <= 0:
+            return
+        wait(waiting, timeout=left)
+
+
+# The pools' threads are daemons, which would die with the interpreter mid-task: an
+# exiting process (a gunicorn worker's sys.exit, Ctrl-C) first lets queued work finish.
+atexit.register(drain, DRAIN_SECONDS)

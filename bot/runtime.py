@@ -10,7 +10,7 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot import logs
-from bot.after_ack import drain
+from bot.after_ack import DRAIN_SECONDS, drain
 from bot.app import build_app
 from bot.config import Settings, load_settings, require
 from bot.gateway import TicketGateway, build_gateway
@@ -20,9 +20,6 @@ from bot.web import WebApp
 if TYPE_CHECKING:
     from bot.worker import SyncWorker
 
-
-#: how long a stopping process lets acked work finish before closing its clients
-DRAIN_SECONDS = 10
 
 
 @dataclass

@@ -221,6 +221,28 @@ def test_serve_runs_gunicorn_with_health_and_signed_requests(
         assert bot.stop(signal.SIGTERM, timeout=STARTUP_SECONDS) == 0, bot.output()
 
 
+def test_serve_finishes_acked_work_when_stopped(
+    fakes: Fakes, redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    """SIGTERM while a cold modal waits on a slow helpdesk: the form still replaces the
+    loading view before the process exits (work after an ack is not dropped)."""
+    port = free_port()
+    env = bot_env(fakes, redis_url, prefix, SLACK_SIGNING_SECRET=SIGNING_SECRET)
+    with running(["serve", "--port", str(port)], env, tmp_path) as bot:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_healthy(bot, base + "/healthz")
+        fakes.helpdesk.delay = 2.0
+        with SignedClient(
+            base + "/slack/events", SIGNING_SECRET, response_url=fakes.slack.response_url
+        ) as client:
+            assert client.command("new Stopping soon").status_code == 200
+        loading = fakes.slack.wait_for("views.open", timeout=10)[0].args["view"]
+        assert loading["callback_id"] == "ticket_new_loading"
+        assert bot.stop(signal.SIGTERM, timeout=STARTUP_SECONDS) == 0, bot.output()
+        updates = fakes.slack.calls_to("views.update")
+        assert [u.args["view"]["callback_id"] for u in updates] == ["ticket_new"], bot.output()
+
+
 # ---------------------------------------------------------------------- no argument
 
 
