@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from bot.worker import SyncWorker
 
 
-
 @dataclass
 class Runtime:
     settings: Settings
