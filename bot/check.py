@@ -73,6 +73,24 @@ def check_redis(settings: Settings) -> list[Line]:
 
 
 def check_helpdesk(gateway: TicketGateway) -> list[Line]:
+    return _embedded_sandbox(gateway) + _helpdesk_answers(gateway)
+
+
+def _embedded_sandbox(gateway: TicketGateway) -> list[Line]:
+    sandbox = getattr(gateway, "sandbox", None)
+    if sandbox is None:
+        return []
+    return [
+        (
+            True,
+            f"helpdesk: TICKET_API_URL is unset, so the embedded sandbox helpdesk stands in "
+            f"(web page {sandbox.web_url}, data in {sandbox.db_path}); set TICKET_API_URL "
+            "and the TICKET_API_* credentials for your real helpdesk",
+        )
+    ]
+
+
+def _helpdesk_answers(gateway: TicketGateway) -> list[Line]:
     try:
         configured = gateway.configuration_problems()
         if configured:

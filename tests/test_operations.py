@@ -108,3 +108,16 @@ def test_no_token_warning_when_the_token_is_in_the_environment(
     with caplog.at_level(logging.WARNING):
         build_app(live.settings, live.gateway, live.store)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_check_says_when_the_embedded_sandbox_stands_in(
+    check_env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines: list[str] = []
+    with FakeSlack(bot_token=BOT_TOKEN) as slack, FakeEpixel() as helpdesk:
+        check_env(slack, helpdesk)
+        monkeypatch.delenv("TICKET_API_URL")
+        assert run_check(lines.append) == 0
+    sandbox_lines = [line for line in lines if "embedded sandbox" in line]
+    assert len(sandbox_lines) == 1 and "set TICKET_API_URL" in sandbox_lines[0], lines
+    assert any("helpdesk (epixel): answering" in line for line in lines), lines
