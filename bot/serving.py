@@ -64,8 +64,10 @@ def run_http(port: int | None = None, run_worker: bool = True) -> int:
     runtime = start("SLACK_SIGNING_SECRET")  # fails fast, before any fork
     runtime.close()
     port = port or runtime.settings.PORT
-    # one process unless Redis is shared: the embedded store lives in a process
-    workers = 1 if runtime.settings.redis_url is None else 2
+    # one process unless Redis is shared and the helpdesk is real: the embedded store and
+    # the embedded sandbox each live in one process
+    embedded = runtime.settings.redis_url is None or hasattr(runtime.gateway, "sandbox")
+    workers = 1 if embedded else 2
     log.info("serving Slack requests at http://0.0.0.0:%s/slack/events", port)
     if run_worker:
         log.info("each of the %d server processes runs a sync worker too", workers)

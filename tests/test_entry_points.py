@@ -221,6 +221,19 @@ def test_serve_runs_gunicorn_with_health_and_signed_requests(
         assert bot.stop(signal.SIGTERM, timeout=STARTUP_SECONDS) == 0, bot.output()
 
 
+def test_serve_with_the_embedded_sandbox_runs_one_server_process(
+    fakes: Fakes, redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    """Two gunicorn workers would each start a sandbox: two web pages on one database."""
+    port = free_port()
+    env = bot_env(fakes, redis_url, prefix, SLACK_SIGNING_SECRET=SIGNING_SECRET)
+    del env["TICKET_API_URL"]
+    with running(["serve", "--port", str(port)], env, tmp_path) as bot:
+        wait_until_healthy(bot, f"http://127.0.0.1:{port}/healthz")
+        assert bot.stop(signal.SIGTERM, timeout=STARTUP_SECONDS) == 0, bot.output()
+    assert bot.output().count("Booting worker") == 1, bot.output()
+
+
 def test_serve_finishes_acked_work_when_stopped(
     fakes: Fakes, redis_url: str, prefix: str, tmp_path: Path
 ) -> None:
