@@ -259,3 +259,21 @@ def test_other_backends_still_need_the_api_url(
     with pytest.raises(ConfigError) as caught:
         build_gateway(settings)
     assert caught.value.problems[0].startswith("TICKET_API_URL is required")
+
+
+def test_web_forms_refuse_posts_from_another_site(sandbox: Sandbox, gateway: EpixelGateway) -> None:
+    """A page elsewhere must not make a visitor's browser write agent replies (CSRF)."""
+    ticket = gateway.create_ticket(new_ticket())
+    url = f"{sandbox.web_url}tickets/{ticket.id}/reply"
+    host = url.split("/")[2]
+    for headers in (
+        {"Origin": "https://evil.example"},
+        {"Referer": "https://evil.example/page"},
+        {"Sec-Fetch-Site": "cross-site"},
+    ):
+        refused = httpx.post(url, data={"text": "from elsewhere"}, headers=headers)
+        assert refused.status_code == 403 and "another site" in refused.text, headers
+    assert gateway.get_ticket(ticket.id).conversations == []
+    own = httpx.post(url, data={"text": "from the page"}, headers={"Origin": f"http://{host}"})
+    assert own.status_code == 303
+    assert [c.text for c in gateway.get_ticket(ticket.id).conversations] == ["from the page"]

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
 
@@ -55,6 +56,16 @@ def not_found() -> Reply:
     return render("sandbox_message.html.j2", 404, title="Not found", message="No such page.")
 
 
+def same_origin(request: Request) -> bool:
+    """False for a form another site's page made the browser post here (CSRF): what
+    the sandbox posts becomes agent replies in Slack threads. Clients that send
+    neither Origin nor Referer (curl, scripts) are not browsers run by a stranger."""
+    sent_from = request.header("Origin") or request.header("Referer")
+    if not sent_from:
+        return request.header("Sec-Fetch-Site") in ("", "same-origin", "none")
+    return urlsplit(sent_from).netloc == request.header("Host")
+
+
 def add_agent_reply(
     db: SandboxDB,
     ticket_id: int,
@@ -79,6 +90,13 @@ class WebPages:
 
     def handle(self, request: Request) -> Reply:
         path = request.path
+        if request.method == "POST" and not same_origin(request):
+            return render(
+                "sandbox_message.html.j2",
+                403,
+                title="Refused",
+                message="This form was sent from another site. Use the sandbox's own page.",
+            )
         if path == "/" and request.method == "GET":
             return self._index(request.query.get("status", ""))
         found = re.fullmatch(r"/(tickets|attachments)/(\d+)(?:/|/(reply|status)/?)?", path)
