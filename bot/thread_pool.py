@@ -17,15 +17,12 @@ without work.
 from __future__ import annotations
 
 import itertools
-import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
-
-log = logging.getLogger(__name__)
 
 Task = tuple[Callable[[], Any], "Future[Any]"]
 
