@@ -111,7 +111,7 @@ class EpixelGateway:
         if not token and not (username and password):
             raise ValueError("EpixelGateway needs a token, or a username and a password")
         self._http = HttpTransport(
-            base_url if base_url.endswith("/") else base_url + "/",
+            base_url,
             timeouts=timeouts,
             retry=retry,
             transport=transport,

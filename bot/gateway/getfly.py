@@ -170,7 +170,7 @@ class GetflyGateway:
         if not api_key:
             raise ValueError("GetflyGateway needs an API key")
         self._http = HttpTransport(
-            base_url if base_url.endswith("/") else base_url + "/",
+            base_url,
             timeouts=timeouts,
             retry=retry,
             transport=transport,

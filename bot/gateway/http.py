@@ -72,7 +72,9 @@ class HttpTransport:
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._client = httpx.Client(
-            base_url=base_url,
+            # paths are relative ("support/…"): without the slash httpx would drop the
+            # base URL's last segment, the API version
+            base_url=base_url if base_url.endswith("/") else base_url + "/",
             timeout=(timeouts or Timeouts()).to_httpx(),
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections

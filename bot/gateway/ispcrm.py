@@ -159,7 +159,7 @@ class IspcrmGateway:
         if not token and not (username and password):
             raise ValueError("IspcrmGateway needs a token, or a username and a password")
         self._http = HttpTransport(
-            base_url if base_url.endswith("/") else base_url + "/",
+            base_url,
             timeouts=timeouts,
             retry=retry,
             transport=transport,
