@@ -48,7 +48,7 @@ if str(ROOT) not in sys.path:
 
 from bench.fakes_process import FakesProcess, serve_commands  # noqa: E402
 from tests.fakes.epixel import FakeEpixel  # noqa: E402
-from tests.fakes.epixel import _Server as EpixelServer  # noqa: E402
+from tests.fakes.serving import LoopbackServer  # noqa: E402
 from tests.fakes.slack import FakeSlack  # noqa: E402
 from tests.fakes.slack import _Server as SlackServer  # noqa: E402
 from tests.slack_requests import SignedClient  # noqa: E402
@@ -99,7 +99,7 @@ def callback_of(args: dict[str, Any]) -> str:
 
 def run_fakes(conn: Connection) -> None:
     """The child: serve FakeSlack and FakeEpixel, answer the parent until it stops us."""
-    for server_class in (SlackServer, EpixelServer):
+    for server_class in (SlackServer, LoopbackServer):
         server_class.request_queue_size = FAKE_LISTEN_BACKLOG
     with FakeSlack(bot_token=BOT_TOKEN) as slack, FakeEpixel() as desk:
 

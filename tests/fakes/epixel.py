@@ -21,9 +21,11 @@ import secrets
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
+
+from tests.fakes.serving import FakeHttpServer
 
 MAX_ATTACHMENT_BYTES = 2 * 1024 * 1024
 PRIORITIES = ("1", "2", "3")
@@ -120,7 +122,7 @@ def envelope(status: int, data: Any = None, errors: Any = None) -> Reply:
     )
 
 
-class FakeEpixel:
+class FakeEpixel(FakeHttpServer):
     def __init__(
         self,
         *,
@@ -131,6 +133,7 @@ class FakeEpixel:
         open_ticket_limit: int = 100,
         prefix: str = "/api/v1/",
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         self.username = username
         self.password = password
@@ -141,18 +144,16 @@ class FakeEpixel:
         self.issued_tokens: list[str] = []
         self.expired_tokens: set[str] = set()
         self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.reset()
 
     # -- lifecycle -----------------------------------------------------------
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeEpixel is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}{self.prefix}"
+        return self.origin + self.prefix
+
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
 
     def bot_settings(self) -> dict[str, str]:
         """The bot's settings that reach this fake (see tests/harness.py)."""
@@ -163,34 +164,6 @@ class FakeEpixel:
             "TICKET_API_USERNAME": self.username,
             "TICKET_API_PASSWORD": self.password,
         }
-
-    def start(self) -> FakeEpixel:
-        handler = type("EpixelHandler", (_Handler,), {"fake": self})
-        server = _Server(("127.0.0.1", 0), handler)
-        server.daemon_threads = True
-        server.block_on_close = False
-        self._stopping.clear()
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()  # wakes requests sleeping in hang_next / delay
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeEpixel:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- state and steering --------------------------------------------------
 
@@ -739,8 +712,3 @@ def _content_disposition(filename: str) -> str:
     if filename.isascii():
         return 'attachment; filename="{}"'.format(filename.replace('"', ""))
     return f"attachment; filename*=utf-8''{quote(filename)}"
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # bursts of concurrent requests must not be reset

@@ -30,9 +30,9 @@ from tests.fakes.epixel import (
     _Fault,
     _Handler,
     _record,
-    _Server,
     json_reply,
 )
+from tests.fakes.serving import FakeHttpServer
 
 SEED_CATEGORIES = [
     {"id": 1, "cate_name": "System Error"},
@@ -78,7 +78,7 @@ class ApiError(Exception):
         self.errors = errors
 
 
-class FakeGetfly:
+class FakeGetfly(FakeHttpServer):
     def __init__(
         self,
         *,
@@ -86,22 +86,21 @@ class FakeGetfly:
         returns_status_name: bool = False,
         prefix: str = "/api/v6.1/",
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         self.returns_status_name = returns_status_name
         self.prefix = "/" + prefix.strip("/") + "/"
         self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self.reset()
 
     # -- lifecycle -----------------------------------------------------------
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeGetfly is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}{self.prefix}"
+        return self.origin + self.prefix
+
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
 
     def section_env(self) -> dict[str, str]:
         """The GETFLY_* variables that fit this fake (read from the environment by the bot)."""
@@ -123,34 +122,6 @@ class FakeGetfly:
             "TICKET_API_KEY": self.api_key,
             **self.section_env(),
         }
-
-    def start(self) -> FakeGetfly:
-        handler = type("GetflyHandler", (_Handler,), {"fake": self})
-        server = _Server(("127.0.0.1", 0), handler)
-        server.daemon_threads = True
-        server.block_on_close = False
-        self._stopping.clear()
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeGetfly:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- state and steering --------------------------------------------------
 

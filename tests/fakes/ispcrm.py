@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.fakes.epixel import RecordedRequest, Reply, _Fault, _record, _Server, json_reply
+from tests.fakes.epixel import RecordedRequest, Reply, _Fault, _record, json_reply
+from tests.fakes.serving import FakeHttpServer
 
 SEED_SUBJECTS = [
     {"subject_id": 1, "name": "Technical Support"},
@@ -43,7 +44,7 @@ INVALID = {"success": False, "message": "Invalid request data"}
 NO_SUBSCRIBER = {"success": False, "message": "Subscriber not found"}
 
 
-class FakeIspcrm:
+class FakeIspcrm(FakeHttpServer):
     def __init__(
         self,
         *,
@@ -53,6 +54,7 @@ class FakeIspcrm:
         admin_token: str = "admin-api-token",
         prefix: str = "/api/v1/",
     ) -> None:
+        super().__init__()
         self.username = username
         self.password = password
         self.token = token
@@ -61,18 +63,16 @@ class FakeIspcrm:
         self.issued_tokens: list[str] = []
         self.expired_tokens: set[str] = set()
         self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self.reset()
 
     # -- lifecycle -----------------------------------------------------------
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeIspcrm is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}{self.prefix}"
+        return self.origin + self.prefix
+
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
 
     def bot_settings(self) -> dict[str, str]:
         """The bot's settings that reach this fake; the ISPCRM_* ones are read from the
@@ -93,34 +93,6 @@ class FakeIspcrm:
             "ISPCRM_GROUP_ID": "1",
             "ISPCRM_PRIORITY_IDS": "low=1,medium=2,high=3",
         }
-
-    def start(self) -> FakeIspcrm:
-        handler = type("IspcrmHandler", (_Handler,), {"fake": self})
-        server = _Server(("127.0.0.1", 0), handler)
-        server.daemon_threads = True
-        server.block_on_close = False
-        self._stopping.clear()
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeIspcrm:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- state and steering --------------------------------------------------
 

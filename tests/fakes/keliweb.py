@@ -26,11 +26,10 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
-# The request parsing and recording are the same as the Epixel fake's.
 from tests.fakes.epixel import (
     Headers,
     RecordedRequest,
@@ -40,6 +39,9 @@ from tests.fakes.epixel import (
     _read_body,
     json_reply,
 )
+
+# The request parsing and recording are the same as the Epixel fake's.
+from tests.fakes.serving import FakeHttpServer
 
 MAX_ATTACHMENT_BYTES = 2 * 1024 * 1024
 PRIORITIES = ("Low", "Medium", "High")
@@ -90,7 +92,7 @@ def _unserialize(data: bytes, at: int) -> tuple[Any, int]:
     raise ValueError(f"unknown type at {at}")
 
 
-class FakeKeliweb:
+class FakeKeliweb(FakeHttpServer):
     def __init__(
         self,
         *,
@@ -101,6 +103,7 @@ class FakeKeliweb:
         expires_in: int = 3600,
         departments: dict[int, str] | None = None,
     ) -> None:
+        super().__init__()
         self.client_id = client_id
         self.client_secret = client_secret
         self.username = username
@@ -108,9 +111,6 @@ class FakeKeliweb:
         self.expires_in = expires_in
         self.departments = dict(departments or SEED_DEPARTMENTS)
         self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         #: access token -> monotonic expiry
         self.access_tokens: dict[str, float] = {}
         self.refresh_tokens: set[str] = set()
@@ -124,13 +124,14 @@ class FakeKeliweb:
 
     @property
     def root_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeKeliweb is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}/"
+        return self.origin + "/"
 
     @property
     def base_url(self) -> str:
         return self.root_url + "api/v2/"
+
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
 
     def bot_settings(self) -> dict[str, str]:
         """The bot's settings that reach this fake (see tests/harness.py); the KELIWEB_*
@@ -149,32 +150,6 @@ class FakeKeliweb:
         return {
             "KELIWEB_DEPARTMENTS": ",".join(f"{k}={v}" for k, v in self.departments.items()),
         }
-
-    def start(self) -> FakeKeliweb:
-        handler = type("KeliwebHandler", (_Handler,), {"fake": self})
-        server = _Server(("127.0.0.1", 0), handler)
-        self._stopping.clear()
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeKeliweb:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- state and steering --------------------------------------------------
 
@@ -588,9 +563,3 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 128
