@@ -18,7 +18,6 @@ import email.policy
 import json
 import re
 import secrets
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -90,20 +89,6 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass
-class _Fault:
-    remaining: int
-    path_contains: str | None
-    status: int = 503
-    seconds: float = 0.0
-
-    def take(self, path: str) -> bool:
-        if self.remaining > 0 and (self.path_contains is None or self.path_contains in path):
-            self.remaining -= 1
-            return True
-        return False
-
-
 class ApiError(Exception):
     def __init__(self, status: int, errors: dict[str, Any]) -> None:
         super().__init__(errors)
@@ -143,7 +128,6 @@ class FakeEpixel(FakeHttpServer):
         #: every access token `user/login/` handed out, in order
         self.issued_tokens: list[str] = []
         self.expired_tokens: set[str] = set()
-        self._lock = threading.RLock()
         self.reset()
 
     # -- lifecycle -----------------------------------------------------------
@@ -175,23 +159,10 @@ class FakeEpixel(FakeHttpServer):
             self.tickets: dict[int, dict[str, Any]] = {}
             self.conversations: list[dict[str, Any]] = []
             self.attachments: dict[int, dict[str, Any]] = {}
-            self.requests: list[RecordedRequest] = []
+            self._reset_faults()
             #: tickets whose status the API refuses to change ("You Can't open or close")
             self.locked_tickets: set[int] = set()
-            self.delay = 0.0
-            self._failures: list[_Fault] = []
-            self._hangs: list[_Fault] = []
             self._last_id = {"ticket": 0, "conversation": 0, "attachment": 0}
-
-    def fail_next(self, count: int, status: int = 503, path_contains: str | None = None) -> None:
-        """The next `count` matching requests get `status` without being processed."""
-        with self._lock:
-            self._failures.append(_Fault(count, path_contains, status=status))
-
-    def hang_next(self, count: int, seconds: float, path_contains: str | None = None) -> None:
-        """The next `count` matching requests wait `seconds`, then are processed as usual."""
-        with self._lock:
-            self._hangs.append(_Fault(count, path_contains, seconds=seconds))
 
     def expire_tokens(self) -> None:
         with self._lock:
@@ -254,14 +225,7 @@ class FakeEpixel(FakeHttpServer):
 
     def serve(self, handler: BaseHTTPRequestHandler) -> Reply:
         request = _record(handler, self.prefix)
-        with self._lock:
-            self.requests.append(request)
-            hang = next((h for h in self._hangs if h.take(request.path)), None)
-            failure = next((f for f in self._failures if f.take(request.path)), None)
-        if self.delay:
-            self._stopping.wait(self.delay)
-        if hang is not None:
-            self._stopping.wait(hang.seconds)
+        failure = self._admit(request)
         if failure is not None:
             return json_reply(failure.status, {"detail": "Service temporarily unavailable."})
         with self._lock:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import threading
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -27,12 +26,11 @@ from typing import Any
 from tests.fakes.epixel import (
     RecordedRequest,
     Reply,
-    _Fault,
     _Handler,
     _record,
     json_reply,
 )
-from tests.fakes.serving import FakeHttpServer
+from tests.fakes.serving import FakeHttpServer, Fault
 
 SEED_CATEGORIES = [
     {"id": 1, "cate_name": "System Error"},
@@ -90,7 +88,6 @@ class FakeGetfly(FakeHttpServer):
         self.api_key = api_key
         self.returns_status_name = returns_status_name
         self.prefix = "/" + prefix.strip("/") + "/"
-        self._lock = threading.RLock()
         self.reset()
 
     # -- lifecycle -----------------------------------------------------------
@@ -133,25 +130,14 @@ class FakeGetfly(FakeHttpServer):
             self.tickets: dict[str, dict[str, Any]] = {}
             #: codes the API key may not update (PUT answers 403)
             self.read_only: set[str] = set()
-            self.requests: list[RecordedRequest] = []
-            self.delay = 0.0
-            self._failures: list[_Fault] = []
-            self._hangs: list[_Fault] = []
-            self._lost: list[_Fault] = []
+            self._reset_faults()
+            self._lost: list[Fault] = []
             self._last_id = 0
-
-    def fail_next(self, count: int, status: int = 503, path_contains: str | None = None) -> None:
-        with self._lock:
-            self._failures.append(_Fault(count, path_contains, status=status))
-
-    def hang_next(self, count: int, seconds: float, path_contains: str | None = None) -> None:
-        with self._lock:
-            self._hangs.append(_Fault(count, path_contains, seconds=seconds))
 
     def lose_answer_next(self, count: int, path_contains: str | None = None) -> None:
         """The next `count` matching requests are processed, then answered 500."""
         with self._lock:
-            self._lost.append(_Fault(count, path_contains, status=500))
+            self._lost.append(Fault(count, path_contains, status=500))
 
     def add_ticket(
         self,
@@ -195,14 +181,8 @@ class FakeGetfly(FakeHttpServer):
     def serve(self, handler: BaseHTTPRequestHandler) -> Reply:
         request = _record(handler, self.prefix)
         with self._lock:
-            self.requests.append(request)
-            hang = next((h for h in self._hangs if h.take(request.path)), None)
-            failure = next((f for f in self._failures if f.take(request.path)), None)
             lost = next((f for f in self._lost if f.take(request.path)), None)
-        if self.delay:
-            self._stopping.wait(self.delay)
-        if hang is not None:
-            self._stopping.wait(hang.seconds)
+        failure = self._admit(request)
         if failure is not None:
             return json_reply(failure.status, {"message": "Internal system error"})
         with self._lock:

@@ -19,13 +19,12 @@ from __future__ import annotations
 import copy
 import json
 import secrets
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.fakes.epixel import RecordedRequest, Reply, _Fault, _record, json_reply
+from tests.fakes.epixel import RecordedRequest, Reply, _record, json_reply
 from tests.fakes.serving import FakeHttpServer
 
 SEED_SUBJECTS = [
@@ -62,7 +61,6 @@ class FakeIspcrm(FakeHttpServer):
         self.prefix = "/" + prefix.strip("/") + "/"
         self.issued_tokens: list[str] = []
         self.expired_tokens: set[str] = set()
-        self._lock = threading.RLock()
         self.reset()
 
     # -- lifecycle -----------------------------------------------------------
@@ -100,21 +98,10 @@ class FakeIspcrm(FakeHttpServer):
         with self._lock:
             self.subjects: list[dict[str, Any]] = copy.deepcopy(SEED_SUBJECTS)
             self.tickets: dict[int, dict[str, Any]] = {}
-            self.requests: list[RecordedRequest] = []
-            self.delay = 0.0
+            self._reset_faults()
             #: CreateTicket answers without data.ticket_id (not documented; tests the fallback)
             self.omit_ticket_id = False
-            self._failures: list[_Fault] = []
-            self._hangs: list[_Fault] = []
             self._next_ticket_id = 101
-
-    def fail_next(self, count: int, status: int = 503, path_contains: str | None = None) -> None:
-        with self._lock:
-            self._failures.append(_Fault(count, path_contains, status=status))
-
-    def hang_next(self, count: int, seconds: float, path_contains: str | None = None) -> None:
-        with self._lock:
-            self._hangs.append(_Fault(count, path_contains, seconds=seconds))
 
     def expire_tokens(self) -> None:
         with self._lock:
@@ -154,14 +141,7 @@ class FakeIspcrm(FakeHttpServer):
 
     def serve(self, handler: BaseHTTPRequestHandler) -> Reply:
         request = _record(handler, self.prefix)
-        with self._lock:
-            self.requests.append(request)
-            hang = next((h for h in self._hangs if h.take(request.path)), None)
-            failure = next((f for f in self._failures if f.take(request.path)), None)
-        if self.delay:
-            self._stopping.wait(self.delay)
-        if hang is not None:
-            self._stopping.wait(hang.seconds)
+        failure = self._admit(request)
         if failure is not None:
             return json_reply(failure.status, {"success": False, "message": "Server Error"})
         with self._lock:

@@ -23,7 +23,6 @@ import copy
 import html
 import json
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
@@ -34,7 +33,6 @@ from tests.fakes.epixel import (
     Headers,
     RecordedRequest,
     Reply,
-    _Fault,
     _parse_body,
     _read_body,
     json_reply,
@@ -110,7 +108,6 @@ class FakeKeliweb(FakeHttpServer):
         self.password = password
         self.expires_in = expires_in
         self.departments = dict(departments or SEED_DEPARTMENTS)
-        self._lock = threading.RLock()
         #: access token -> monotonic expiry
         self.access_tokens: dict[str, float] = {}
         self.refresh_tokens: set[str] = set()
@@ -156,20 +153,9 @@ class FakeKeliweb(FakeHttpServer):
     def reset(self) -> None:
         with self._lock:
             self.tickets: dict[int, dict[str, Any]] = {}
-            self.requests: list[RecordedRequest] = []
-            self.delay = 0.0
+            self._reset_faults()
             self.reply_shape = "list"
-            self._failures: list[_Fault] = []
-            self._hangs: list[_Fault] = []
             self._last_reply_id = 0
-
-    def fail_next(self, count: int, status: int = 503, path_contains: str | None = None) -> None:
-        with self._lock:
-            self._failures.append(_Fault(count, path_contains, status=status))
-
-    def hang_next(self, count: int, seconds: float, path_contains: str | None = None) -> None:
-        with self._lock:
-            self._hangs.append(_Fault(count, path_contains, seconds=seconds))
 
     def expire_tokens(self) -> None:
         with self._lock:
@@ -241,14 +227,7 @@ class FakeKeliweb(FakeHttpServer):
 
     def serve(self, handler: BaseHTTPRequestHandler) -> Reply:
         request = _record(handler)
-        with self._lock:
-            self.requests.append(request)
-            hang = next((h for h in self._hangs if h.take(request.path)), None)
-            failure = next((f for f in self._failures if f.take(request.path)), None)
-        if self.delay:
-            self._stopping.wait(self.delay)
-        if hang is not None:
-            self._stopping.wait(hang.seconds)
+        failure = self._admit(request)
         if failure is not None:
             return json_reply(failure.status, {"message": "Service Unavailable"})
         with self._lock:

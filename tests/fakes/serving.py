@@ -3,8 +3,28 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Self
+from typing import TYPE_CHECKING, Self
+
+if TYPE_CHECKING:
+    from tests.fakes.epixel import RecordedRequest
+
+
+@dataclass
+class Fault:
+    """The next `remaining` requests whose path contains `path_contains` (any when None)."""
+
+    remaining: int
+    path_contains: str | None
+    status: int = 503
+    seconds: float = 0.0
+
+    def take(self, path: str) -> bool:
+        if self.remaining > 0 and (self.path_contains is None or self.path_contains in path):
+            self.remaining -= 1
+            return True
+        return False
 
 
 class LoopbackServer(ThreadingHTTPServer):
@@ -14,9 +34,11 @@ class LoopbackServer(ThreadingHTTPServer):
 
 
 class FakeHttpServer:
-    """Start/stop and `with` for a fake; its handler class reads the fake as `fake`."""
+    """Start/stop and `with` for a fake (its handler class reads the fake as `fake`), and
+    the faults tests steer: a delay on every request, failures and hangs of the next ones."""
 
     def __init__(self) -> None:
+        self._lock = threading.RLock()
         #: set while stopping: wakes requests sleeping in a delay or a hang
         self._stopping = threading.Event()
         self._server: LoopbackServer | None = None
@@ -58,3 +80,35 @@ class FakeHttpServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    # -- faults ----------------------------------------------------------------
+
+    def _reset_faults(self) -> None:
+        """No faults, no delay, no recorded requests; call from `reset`, the lock held."""
+        self.requests: list[RecordedRequest] = []
+        self.delay = 0.0
+        self._failures: list[Fault] = []
+        self._hangs: list[Fault] = []
+
+    def fail_next(self, count: int, status: int = 503, path_contains: str | None = None) -> None:
+        """The next `count` matching requests get `status` without being processed."""
+        with self._lock:
+            self._failures.append(Fault(count, path_contains, status=status))
+
+    def hang_next(self, count: int, seconds: float, path_contains: str | None = None) -> None:
+        """The next `count` matching requests wait `seconds`, then are processed as usual."""
+        with self._lock:
+            self._hangs.append(Fault(count, path_contains, seconds=seconds))
+
+    def _admit(self, request: RecordedRequest) -> Fault | None:
+        """Record `request` and wait out the delay and any hang set for it; the failure to
+        answer with instead of processing it, when one is due."""
+        with self._lock:
+            self.requests.append(request)
+            hang = next((h for h in self._hangs if h.take(request.path)), None)
+            failure = next((f for f in self._failures if f.take(request.path)), None)
+        if self.delay:
+            self._stopping.wait(self.delay)
+        if hang is not None:
+            self._stopping.wait(hang.seconds)
+        return failure
