@@ -1,8 +1,13 @@
-"""The baseline for bench/ack_latency.py: a bare Bolt app that only acks `/ticket`.
+"""The baseline for bench/ack_latency.py: a bare Bolt app with Bolt's defaults.
 
-Served by gunicorn exactly like ticket-bot (gthread worker), so the difference in ack
-latency is what the bot adds on top of Bolt. Settings come from the same variables:
-SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and SLACK_API_URL.
+Its `/ticket` listener acks and, for `/ticket new`, opens a static modal right after
+the ack with `client.views_open`, on the thread Bolt ran the listener on: with Bolt's
+default `process_before_response=False` that is a thread of Bolt's own
+`listener_executor`, and the request's thread answers Slack as soon as `ack()` was
+called. So what it measures is what Bolt itself costs, for the ack and for the modal
+a person waits for. Served by gunicorn exactly like ticket-bot (gthread worker);
+settings come from the same variables: SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and
+SLACK_API_URL.
 
     gunicorn --pythonpath bench --worker-class gthread --workers 1 --threads 16 bare_app:application
 """
@@ -10,12 +15,22 @@ SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and SLACK_API_URL.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from slack_bolt import Ack, App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
 _TOKEN = os.environ["SLACK_BOT_TOKEN"]
+
+#: a modal as small as a form can be: what Slack needs to show something
+STATIC_MODAL = {
+    "type": "modal",
+    "callback_id": "bare_modal",
+    "title": {"type": "plain_text", "text": "New ticket"},
+    "close": {"type": "plain_text", "text": "Cancel"},
+    "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "A static modal."}}],
+}
 
 bolt = App(
     client=WebClient(
@@ -27,8 +42,10 @@ bolt = App(
 
 
 @bolt.command("/ticket")
-def ticket(ack: Ack) -> None:
+def ticket(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
     ack()
+    if (command.get("text") or "").strip().startswith("new"):
+        client.views_open(trigger_id=command["trigger_id"], view=STATIC_MODAL)
 
 
 #: the WSGI callable gunicorn serves (POST /slack/events)
