@@ -746,7 +746,9 @@ def report(
     )
     print(
         f"both apps: gunicorn --workers {args.workers} {' '.join(GUNICORN_SETTINGS)}; client "
-        f"timeout {CLIENT_TIMEOUT:g} s; {os.cpu_count()} CPU(s); run took {elapsed:.1f} s"
+        f"timeout {CLIENT_TIMEOUT:g} s; {os.cpu_count()} CPU(s); run took {elapsed:.1f} s; "
+        f"load average at the end {os.getloadavg()[0]:.1f} (other work on the machine skews "
+        "both apps, but not alike)"
     )
     print(
         "warm = the bot's lookups cached; cold = its <prefix>:cache:* keys deleted before each "
