@@ -103,6 +103,13 @@ class PollReport:
     requests: int = 0  # requests to the helpdesk
     errors: int = 0  # tickets whose poll failed
 
+    @property
+    def eventful(self) -> bool:
+        """Whether the cycle changed or announced anything, or failed somewhere."""
+        return any(
+            (self.baselined, self.posted, self.files, self.changes, self.retired, self.errors)
+        )
+
     def add(self, other: PollReport) -> None:
         for item in fields(self):
             setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
@@ -185,7 +192,11 @@ class Poller:
             started = time.monotonic()
             try:
                 report = self.poll_once()
-                log.info("poll cycle: %s", report)
+                # idle is quiet: a cycle that found nothing new is a DEBUG line, not an INFO
+                # line every TICKET_SYNC_INTERVAL for the life of the process
+                log.log(
+                    logging.INFO if report.eventful else logging.DEBUG, "poll cycle: %s", report
+                )
             except Exception:
                 log.exception("a poll cycle failed")
             stop.wait(max(0.0, self.interval - (time.monotonic() - started)))

@@ -6,6 +6,7 @@ as bot/app.py builds it, and calls `poll_once()` directly.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
@@ -397,6 +398,43 @@ def test_run_forever_stops_when_the_event_is_set(live: Harness) -> None:
 
     assert not thread.is_alive()
     assert count_in_thread(live, ticket_id, "while running") == 1
+
+
+def test_an_idle_poll_cycle_logs_nothing_at_info(
+    live: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A cycle over tickets with nothing new says so at DEBUG only; one that posted, at INFO."""
+    ticket_id = linked_ticket(live)
+    poller = make_poller(live, TICKET_SYNC_INTERVAL=1)
+    poller.poll_once()  # the first sight of the ticket: its conversations taken as seen
+    caplog.set_level(logging.DEBUG, logger="bot.sync.poller")
+
+    def cycles(level: int) -> list[str]:
+        return [
+            r.getMessage()
+            for r in caplog.records
+            if r.name == "bot.sync.poller" and r.levelno == level
+            and r.getMessage().startswith("poll cycle")
+        ]  # fmt: skip
+
+    stop = threading.Event()
+    thread = threading.Thread(target=poller.run_forever, args=(stop,))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not cycles(logging.DEBUG):
+            assert time.monotonic() < deadline, "no poll cycle ran"
+            time.sleep(0.02)
+        assert cycles(logging.INFO) == []
+
+        live.helpdesk.add_agent_conversation(int(ticket_id), "something new")
+        while not cycles(logging.INFO):
+            assert time.monotonic() < deadline, "the cycle that posted logged nothing at INFO"
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert "posted=1" in cycles(logging.INFO)[0]
 
 
 # --- the rate -----------------------------------------------------------------------------
