@@ -15,8 +15,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-import emoji
-
 from bot.slack.render import unescape_slack
 
 TOKEN = re.compile(r"<([^<>]+)>")
@@ -25,6 +23,10 @@ SPECIAL_MENTIONS = {"here": "@here", "channel": "@channel", "everyone": "@everyo
 
 def to_plain_text(text: str, person_name: Callable[[str], str]) -> str:
     """`text` as Slack sent it, as plain text; `person_name` resolves a user id."""
+    # imported here: its tables take ~3 MiB, and a serving process that never mirrors a
+    # message to the helpdesk does not need them
+    import emoji
+
     plain = TOKEN.sub(lambda token: _token(token.group(1), person_name), text)
     return emoji.emojize(unescape_slack(plain), language="alias")
 
