@@ -43,8 +43,8 @@ if str(ROOT) not in sys.path:
 
 from bench.fakes_process import FakesProcess, serve_commands  # noqa: E402
 from bot.desk import build_desk  # noqa: E402
-from bot.runtime.after_ack import AfterAck  # noqa: E402
 from bot.runtime.backends import build_gateway  # noqa: E402
+from bot.runtime.executors import Executors  # noqa: E402
 from bot.runtime.settings import load_settings  # noqa: E402
 from bot.slack.client import build_client  # noqa: E402
 from bot.store import Store, ThreadRef  # noqa: E402
@@ -167,7 +167,7 @@ def run_cap(
         for n, ticket_id in enumerate(ids):
             store.link_thread(str(ticket_id), ThreadRef(CHANNEL, f"1700000000.{n:06d}"))
         client = build_client(BOT_TOKEN, slack_url)
-        desk = build_desk(gateway, store, client, AfterAck())
+        desk = build_desk(gateway, store, client, Executors.create().defer)
         poller = Poller(settings, gateway, store, client, desk.cards, workers=args.workers)
         gateway.list_priorities()  # log in before timing
         first = timed(poller)

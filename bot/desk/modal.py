@@ -43,19 +43,22 @@ class NewTicketModal:
     def open(self, trigger_id: str, subject: str, context: ModalContext, respond: Respond) -> None:
         """Open the form at once: filled when the lookups are cached, loading otherwise.
 
-        Runs in the urgent after-ack pool; the slow part (filling a loading view
-        from the helpdesk) goes to the ordinary one.
+        Runs on a modal thread right after the ack (`urgent`), and never raises; the
+        slow part (filling a loading view from the helpdesk) goes to `after_ack`.
         """
-        draft = Draft(subject=subject[: self.gateway.capabilities.max_subject_chars or None])
         try:
-            lists = self.lookups.form_lists(cached_only=True)
-            view = self.form_view(draft, context, lists) if lists else self.loading_view(context)
+            self._open(trigger_id, subject, context, respond)
+        except Exception:
+            log.exception("opening the new-ticket modal failed")
+
+    def _open(self, trigger_id: str, subject: str, context: ModalContext, respond: Respond) -> None:
+        draft = Draft(subject=subject[: self.gateway.capabilities.max_subject_chars or None])
+        lists = self.lookups.form_lists(cached_only=True)
+        view = self.form_view(draft, context, lists) if lists else self.loading_view(context)
+        try:
             opened = self.slack.views_open(trigger_id=trigger_id, view=view)
         except SlackApiError as exc:
             self._did_not_open(exc, respond)
-            return
-        except Exception:
-            log.exception("opening the new-ticket modal failed")
             return
         if lists is None:
             view_id = opened["view"]["id"]

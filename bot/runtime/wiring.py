@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import atexit
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from slack_bolt import App
@@ -13,8 +13,8 @@ from slack_sdk import WebClient
 from bot.desk import build_desk
 from bot.gateway import TicketGateway
 from bot.runtime import logs
-from bot.runtime.after_ack import AfterAck
 from bot.runtime.backends import build_gateway, embedded_sandbox
+from bot.runtime.executors import Executors
 from bot.runtime.settings import Settings, load_settings, require
 from bot.runtime.web import WebApp
 from bot.slack.app import build_app
@@ -31,18 +31,20 @@ def build_slack_app(
     settings: Settings,
     gateway: TicketGateway,
     store: Store,
-    after_ack: AfterAck,
+    executors: Executors,
     client: WebClient | None = None,
 ) -> App:
-    """The Bolt app with its desk services, on `client` or one built from the settings."""
+    """The Bolt app with its desk services, on `client` or one built from the settings;
+    its listeners hand what comes after the ack to `executors.defer`."""
     client = client or build_client(
         settings.SLACK_BOT_TOKEN.get_secret_value(), settings.SLACK_API_URL
     )
-    desk = build_desk(gateway, store, client, after_ack, ticket_channel=settings.TICKET_CHANNEL)
-    replies = Replies(store, gateway, desk.cards.note, after_ack)
+    defer = executors.defer
+    desk = build_desk(gateway, store, client, defer, ticket_channel=settings.TICKET_CHANNEL)
+    replies = Replies(store, gateway, desk.cards.note, defer)
     secret = settings.SLACK_SIGNING_SECRET
     signing_secret = secret.get_secret_value() if secret else ""
-    return build_app(client, signing_secret, desk, replies, after_ack)
+    return build_app(client, signing_secret, desk, replies, defer)
 
 
 @dataclass
@@ -52,7 +54,7 @@ class Runtime:
     gateway: TicketGateway
     app: App
     #: the work listeners hand on after acking; drained before the clients close
-    after_ack: AfterAck = field(default_factory=AfterAck)
+    executors: Executors
     #: the embedded sandbox helpdesk when TICKET_API_URL is unset, else None
     sandbox: Sandbox | None = None
 
@@ -68,7 +70,7 @@ class Runtime:
         return worker
 
     def close(self) -> None:
-        self.after_ack.drain()
+        self.executors.shutdown()
         self.gateway.close()
         self.store.close()
 
@@ -80,12 +82,11 @@ def start(*required: str, settings: Settings | None = None) -> Runtime:
     logs.configure(settings.LOG_LEVEL, settings.secrets())
     gateway = build_gateway(settings)
     store = connect(settings.redis_url, settings.REDIS_PREFIX)
-    after_ack = AfterAck()
-    # its threads are daemons, which would die with the interpreter mid-task: an exiting
-    # process (a gunicorn worker's sys.exit, Ctrl-C) first lets acked work finish
-    atexit.register(after_ack.drain)
-    app = build_slack_app(settings, gateway, store, after_ack)
-    return Runtime(settings, store, gateway, app, after_ack, sandbox=embedded_sandbox(gateway))
+    # A process that exits without close() (a gunicorn worker's sys.exit) still finishes
+    # acked work: the interpreter joins ThreadPoolExecutor threads, queued work done, first.
+    executors = Executors.create()
+    app = build_slack_app(settings, gateway, store, executors)
+    return Runtime(settings, store, gateway, app, executors, sandbox=embedded_sandbox(gateway))
 
 
 def create_app(run_worker: bool = True) -> WebApp:

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from bot.desk import Desk, build_desk
-from bot.runtime.after_ack import AfterAck
+from bot.runtime.executors import Executors
 from bot.slack.client import build_client
 from bot.store import ThreadRef
 from bot.sync.poller import Poller
@@ -85,7 +85,11 @@ CHANNEL = "C1"
 def make_desk(live: Harness) -> Desk:
     client = build_client(BOT_TOKEN, live.settings.SLACK_API_URL)
     return build_desk(
-        live.gateway, live.store, client, AfterAck(), ticket_channel=live.settings.TICKET_CHANNEL
+        live.gateway,
+        live.store,
+        client,
+        Executors.create().defer,
+        ticket_channel=live.settings.TICKET_CHANNEL,
     )
 
 

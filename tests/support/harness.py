@@ -13,8 +13,8 @@ import redis
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.gateway import TicketGateway
-from bot.runtime.after_ack import AfterAck
 from bot.runtime.backends import build_gateway
+from bot.runtime.executors import Executors
 from bot.runtime.settings import Settings, load_settings
 from bot.runtime.web import WebApp
 from bot.runtime.wiring import build_slack_app
@@ -116,7 +116,8 @@ def running_bot(
         settings = test_settings(slack, helpdesk, **extra)
         gateway = build_gateway(settings)
         store = Store(redis.Redis.from_url(redis_url, decode_responses=True), prefix)
-        app = build_slack_app(settings, gateway, store, AfterAck())
+        executors = Executors.create()
+        app = build_slack_app(settings, gateway, store, executors)
         wsgi = WebApp(SlackRequestHandler(app), store, gateway)
         server = make_server("127.0.0.1", 0, wsgi, ThreadingWSGIServer, QuietHandler)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -135,5 +136,6 @@ def running_bot(
                 worker.stop()
             server.shutdown()
             server.server_close()
+            executors.shutdown()
             gateway.close()
             store.close()

@@ -76,7 +76,7 @@ def test_no_layer_imports_one_above_it() -> None:
         ("bot.gateway.epixel", "bot.slack.render"),
         ("bot.store.cache", "bot.desk.lookups"),
         ("bot.slack.listeners.events", "bot.sync.replies"),
-        ("bot.desk.cards", "bot.runtime.after_ack"),
+        ("bot.desk.cards", "bot.runtime.executors"),
         ("bot.sync.poller", "bot.runtime.wiring"),
     ],
 )
