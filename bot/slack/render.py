@@ -49,6 +49,9 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
+        # templates are package data and do not change while the process runs: no stat()
+        # of the template file on every render (each one a GIL hand-over on the modal path)
+        auto_reload=False,
     )
     env.filters["json"] = to_json
     env.filters["mrkdwn"] = escape_mrkdwn
