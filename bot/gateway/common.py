@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from bot.gateway.errors import OutcomeUnknown
 from bot.gateway.models import NewTicket, Requester
 
 #: the Connection field -> the environment variable that sets it
@@ -113,6 +114,37 @@ def with_footer(text: str, new: NewTicket) -> str:
     """`text`, then `--` and the footer lines when there are any."""
     footer = footer_lines(new)
     return "\n".join([text, "", "--", *footer] if footer else [text])
+
+
+# -- checks before sending ----------------------------------------------------------
+
+
+def text_problems(new: NewTicket, max_subject_chars: int | None = None) -> dict[str, list[str]]:
+    """Domain field -> messages for a blank subject or description, or too long a subject."""
+    problems: dict[str, list[str]] = {}
+    subject = new.subject.strip()
+    if not subject:
+        problems["subject"] = ["The subject may not be blank."]
+    elif max_subject_chars is not None and len(subject) > max_subject_chars:
+        problems["subject"] = [
+            f"The subject has {len(subject)} characters; at most {max_subject_chars} are allowed."
+        ]
+    if not new.description.strip():
+        problems["description"] = ["The description may not be blank."]
+    return problems
+
+
+def check_page(offset: int, limit: int) -> None:
+    if offset < 0 or limit < 1:
+        raise ValueError("offset must be >= 0 and limit >= 1")
+
+
+def create_unknown(exc: OutcomeUnknown, hint: str | None) -> OutcomeUnknown:
+    """A create whose answer was lost, and none found: it may or may not exist; `hint`
+    says where to look."""
+    return OutcomeUnknown(
+        f"{exc.message}; the ticket may or may not exist" + (f" ({hint})" if hint else "")
+    )
 
 
 # -- answers -----------------------------------------------------------------------

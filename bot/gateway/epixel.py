@@ -16,7 +16,16 @@ from typing import Any
 import httpx
 
 from bot.gateway.auth import LoginOrToken
-from bot.gateway.common import Connection, Problem, json_body, reference_line, with_footer
+from bot.gateway.common import (
+    Connection,
+    Problem,
+    check_page,
+    create_unknown,
+    json_body,
+    reference_line,
+    text_problems,
+    with_footer,
+)
 from bot.gateway.errors import (
     GatewayError,
     InvalidState,
@@ -175,8 +184,7 @@ class EpixelGateway:
         offset: int = 0,
         limit: int = 10,
     ) -> TicketPage:
-        if offset < 0 or limit < 1:
-            raise ValueError("offset must be >= 0 and limit >= 1")
+        check_page(offset, limit)
         # One row more than asked tells whether another page exists.
         params = {"offset": str(offset), "limit": str(limit + 1)}
         if status is not None:
@@ -314,10 +322,7 @@ class EpixelGateway:
             if found is not None:
                 log.info("ambiguous create resolved: reference %s found", reference)
                 return found
-        raise OutcomeUnknown(
-            f"{exc.message}; the ticket may or may not exist"
-            + (f" (reference {reference})" if reference else "")
-        ) from None
+        raise create_unknown(exc, f"reference {reference}" if reference else None) from None
 
     def _find_created(
         self, subject: str, reference: str | None, *, same_comment: str | None
@@ -372,16 +377,7 @@ class EpixelGateway:
 
 
 def _check_new_ticket(new: NewTicket) -> None:
-    problems = _attachment_problems(new.attachment)
-    subject = new.subject.strip()
-    if not subject:
-        problems["subject"] = ["The subject may not be blank."]
-    elif len(subject) > MAX_SUBJECT_CHARS:
-        problems["subject"] = [
-            f"The subject has {len(subject)} characters; at most {MAX_SUBJECT_CHARS} are allowed."
-        ]
-    if not new.description.strip():
-        problems["description"] = ["The description may not be blank."]
+    problems = {**_attachment_problems(new.attachment), **text_problems(new, MAX_SUBJECT_CHARS)}
     if problems:
         raise ValidationFailed(problems)
 

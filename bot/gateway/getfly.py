@@ -37,7 +37,16 @@ import jinja2
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.gateway.common import Connection, Problem, footer_lines, json_body, reference_line
+from bot.gateway.common import (
+    Connection,
+    Problem,
+    check_page,
+    create_unknown,
+    footer_lines,
+    json_body,
+    reference_line,
+    text_problems,
+)
 from bot.gateway.errors import (
     GatewayError,
     NotFound,
@@ -212,8 +221,7 @@ class GetflyGateway:
         offset: int = 0,
         limit: int = 10,
     ) -> TicketPage:
-        if offset < 0 or limit < 1:
-            raise ValueError("offset must be >= 0 and limit >= 1")
+        check_page(offset, limit)
         if status is not None and not self.capabilities.status_in:
             raise Unsupported(
                 "Getfly does not say which status a ticket has, so tickets cannot be "
@@ -415,10 +423,7 @@ class GetflyGateway:
                         return ticket
             except GatewayError:
                 pass
-        raise OutcomeUnknown(
-            f"{exc.message}; the ticket may or may not exist"
-            + (f" (reference {reference})" if reference else "")
-        ) from None
+        raise create_unknown(exc, f"reference {reference}" if reference else None) from None
 
     # -- transport -------------------------------------------------------------
 
@@ -507,16 +512,7 @@ def html_to_text(content: str) -> str:
 
 
 def _check_new_ticket(new: NewTicket) -> None:
-    problems: dict[str, list[str]] = {}
-    subject = new.subject.strip()
-    if not subject:
-        problems["subject"] = ["The subject may not be blank."]
-    elif len(subject) > MAX_SUBJECT_CHARS:
-        problems["subject"] = [
-            f"The subject has {len(subject)} characters; at most {MAX_SUBJECT_CHARS} are allowed."
-        ]
-    if not new.description.strip():
-        problems["description"] = ["The description may not be blank."]
+    problems = text_problems(new, MAX_SUBJECT_CHARS)
     if new.attachment is not None:
         problems["attachment"] = [NO_ATTACHMENTS]
     if problems:

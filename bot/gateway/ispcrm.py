@@ -27,7 +27,14 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.gateway.auth import LoginOrToken
-from bot.gateway.common import Connection, Problem, json_body, with_footer
+from bot.gateway.common import (
+    Connection,
+    Problem,
+    check_page,
+    json_body,
+    text_problems,
+    with_footer,
+)
 from bot.gateway.errors import (
     GatewayError,
     NotFound,
@@ -199,8 +206,7 @@ class IspcrmGateway:
         offset: int = 0,
         limit: int = 10,
     ) -> TicketPage:
-        if offset < 0 or limit < 1:
-            raise ValueError("offset must be >= 0 and limit >= 1")
+        check_page(offset, limit)
         # The endpoint takes no filter and no paging: both happen here.
         tickets = self._all_tickets()
         if status is not None:
@@ -286,11 +292,7 @@ class IspcrmGateway:
     # -- creating ------------------------------------------------------------------
 
     def _create_body(self, new: NewTicket) -> tuple[dict[str, Any], Priority]:
-        problems: dict[str, list[str]] = {}
-        if not new.subject.strip():
-            problems["subject"] = ["The subject may not be blank."]
-        if not new.description.strip():
-            problems["description"] = ["The description may not be blank."]
+        problems = text_problems(new)
         category = (new.category_id or "").strip()
         if not category.isdigit():
             problems["category"] = ["Choose a category (an ISPCRM ticket subject)."]

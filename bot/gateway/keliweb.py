@@ -31,7 +31,15 @@ from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.gateway.auth import SharedToken, send_renewing
-from bot.gateway.common import Connection, Problem, json_body, requester_label, with_footer
+from bot.gateway.common import (
+    Connection,
+    Problem,
+    create_unknown,
+    json_body,
+    requester_label,
+    text_problems,
+    with_footer,
+)
 from bot.gateway.errors import (
     GatewayError,
     InvalidState,
@@ -296,10 +304,8 @@ class KeliwebGateway:
             body = self._call(OPEN_TICKET, form, idempotent=False, fields=OPEN_FIELDS)
         except OutcomeUnknown as exc:
             # No ticket list to look in: say so, never send again.
-            raise OutcomeUnknown(
-                f"{exc.message}; the ticket may or may not exist"
-                + (f" (look for reference {new.reference} in Keliweb)" if new.reference else "")
-            ) from None
+            hint = f"look for reference {new.reference} in Keliweb" if new.reference else None
+            raise create_unknown(exc, hint) from None
         department = int(form["deptid"])
         return Ticket(
             id=_required_id(body, "id"),
@@ -348,11 +354,7 @@ class KeliwebGateway:
     # -- building requests ---------------------------------------------------
 
     def _check_new_ticket(self, new: NewTicket) -> None:
-        problems = _attachment_problems(new.attachment)
-        if not new.subject.strip():
-            problems["subject"] = ["The subject may not be blank."]
-        if not new.description.strip():
-            problems["description"] = ["The description may not be blank."]
+        problems = {**_attachment_problems(new.attachment), **text_problems(new)}
         if new.category_id is None:
             problems["category"] = ["Choose a department."]
         elif not new.category_id.isdigit() or int(new.category_id) not in self.departments:
