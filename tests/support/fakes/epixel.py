@@ -8,6 +8,10 @@ GET-with-a-body detailed view. Tests steer it with `fail_next`, `hang_next`,
 
 One account exists (`username`); tickets added with `add_foreign_ticket` belong to
 someone else. Tokens stay valid across `reset()`; `expire_tokens()` ends them.
+
+Deliberately written apart from the sandbox helpdesk (bot/sandbox): both implement the API
+document independently, so that the contract tests, run against each, cross-check them.
+Code alike in the two is not to be shared.
 """
 
 from __future__ import annotations
