@@ -10,7 +10,8 @@ The convention every backend (`bot/gateway/<name>.py`) follows for its settings:
   value it needs and lacks, as `Problem`s (`Connection.missing`, `token_or_login`);
   `<Name>Gateway.connect(connection, settings)` builds it from checked values.
 - bot/runtime/backends.py fills the `Connection` from the main settings, loads the section,
-  turns the problems into one `ConfigError` (connection first) and calls `connect`.
+  and calls `connect`; it words every `Problem` (and any `SettingsProblems` raised) as one
+  `ConfigError` line per variable, the connection's first. Add the backend's branch there.
 - Nothing in bot/gateway imports the rest of `bot` (tests/unit/test_layers.py checks it).
 """
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, TypeVar
 from pydantic_settings import BaseSettings
 
 from bot.gateway import TicketGateway
-from bot.gateway.common import Connection, Problem
+from bot.gateway.common import Connection, Problem, SettingsProblems
 from bot.runtime.settings import Backend, ConfigError, Settings, load_section, problem, require
 
 if TYPE_CHECKING:
@@ -19,8 +19,14 @@ SectionT = TypeVar("SectionT", bound=BaseSettings)
 
 def build_gateway(settings: Settings) -> TicketGateway:
     """The configured backend; `ConfigError` when it is unknown or lacks credentials."""
+    try:
+        return _build(settings, connection_of(settings))
+    except SettingsProblems as exc:
+        raise ConfigError(_lines(exc.problems)) from None
+
+
+def _build(settings: Settings, connection: Connection) -> TicketGateway:
     # Backends are imported here so that importing the models does not load the HTTP stack.
-    connection = connection_of(settings)
     if settings.TICKET_BACKEND == Backend.EPIXEL:
         if not settings.TICKET_API_URL:  # unset: a sandbox helpdesk in this process
             from bot.sandbox.run import embedded_gateway
@@ -28,7 +34,6 @@ def build_gateway(settings: Settings) -> TicketGateway:
             return embedded_gateway(settings)
         from bot.gateway.epixel import EpixelGateway
 
-        _raise_if(EpixelGateway.connection_problems(connection))
         return EpixelGateway.connect(connection)
     require(settings, "TICKET_API_URL")  # only epixel has an embedded sandbox
     if settings.TICKET_BACKEND == Backend.GETFLY:
@@ -70,18 +75,14 @@ def _lines(problems: list[Problem]) -> list[str]:
     return [problem(p.variable, p.what) for p in problems]
 
 
-def _raise_if(problems: list[Problem]) -> None:
-    if problems:
-        raise ConfigError(_lines(problems))
-
-
 def _section(section: type[SectionT], connection_problems: list[Problem]) -> SectionT:
     """The backend's own settings; `ConfigError` listing the connection's problems first."""
     try:
         loaded = load_section(section)
     except ConfigError as exc:
         raise ConfigError(_lines(connection_problems) + exc.problems) from None
-    _raise_if(connection_problems)
+    if connection_problems:
+        raise SettingsProblems(connection_problems)
     return loaded
 
 
