@@ -89,7 +89,7 @@ class LoginOrToken:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         if not token and not (username and password):
-            raise ValueError("needs a token, or a username and a password")
+            raise ValueError("LoginOrToken needs a token, or a username and a password")
         self._http = http
         self._path = path
         self._token_in = token_in

@@ -2,7 +2,8 @@
 
 The convention every backend (`bot/gateway/<name>.py`) follows for its settings:
 - `<Name>Gateway.__init__` takes plain values: the base URL, credentials, and its own
-  options as `settings=<Name>Settings(...)` (keyword), plus timeouts/retry/transport for tests.
+  options as `settings=<Name>Settings(...)` (keyword, kept as `self.settings`), plus
+  timeouts/retry/transport for tests. Without options of its own: no settings (epixel).
 - Options of its own are a `<Name>Settings(BaseSettings)` in the module with
   `env_prefix="<NAME>_"`, `env_file=".env"`, `extra="ignore"`; each variable is described
   in REQUIREMENTS in bot/runtime/settings.py, which words the error lines.
