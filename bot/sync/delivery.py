@@ -15,6 +15,7 @@ backend's limit are left out, named in the text, and a thread note gives the lim
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import httpx
@@ -51,22 +52,14 @@ class Part(NamedTuple):
     file: SharedFile | None = None
 
 
+@dataclass
 class Delivery:
-    def __init__(
-        self,
-        gateway: TicketGateway,
-        store: Store,
-        slack: WebClient,
-        lookups: Lookups,
-        cards: Cards,
-        creation: Creation,
-    ) -> None:
-        self.gateway = gateway
-        self.store = store
-        self.slack = slack
-        self.lookups = lookups
-        self.cards = cards
-        self.creation = creation
+    gateway: TicketGateway
+    store: Store
+    slack: WebClient
+    lookups: Lookups
+    cards: Cards
+    creation: Creation
 
     def deliver(self, entry: Entry, attempt: int) -> None:
         job = entry.job
