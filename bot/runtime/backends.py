@@ -31,7 +31,7 @@ def _build(settings: Settings, connection: Connection) -> TicketGateway:
         if not settings.TICKET_API_URL:  # unset: a sandbox helpdesk in this process
             from bot.sandbox.run import embedded_gateway
 
-            return embedded_gateway(settings)
+            return embedded_gateway()
         from bot.gateway.epixel import EpixelGateway
 
         return EpixelGateway.connect(connection)
