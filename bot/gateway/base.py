@@ -82,3 +82,13 @@ class TicketGateway(Protocol):
     def close(self) -> None:
         """Release pooled connections."""
         ...
+
+
+@runtime_checkable
+class PushingGateway(Protocol):
+    """A backend whose helpdesk calls webhooks (`POST /hooks/<backend>/<secret>`)."""
+
+    def webhook_ticket_id(self, payload: bytes) -> str | None:
+        """The ticket a webhook payload is about; None when it names none. Nothing else
+        in the payload is trusted: the ticket is read again through the API."""
+        ...

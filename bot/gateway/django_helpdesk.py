@@ -22,6 +22,7 @@ verified against django-helpdesk 2.6.1:
 
 from __future__ import annotations
 
+import json
 import logging
 import posixpath
 from collections.abc import Mapping
@@ -321,6 +322,18 @@ class DjangoHelpdeskGateway:
             "new_status": int(status.id),
         }
         self._write(FOLLOWUPS, form, None)
+
+    def webhook_ticket_id(self, payload: bytes) -> str | None:
+        """django-helpdesk's hooks send {"ticket": {"id": …, …}, …}; only the id is used."""
+        try:
+            body = json.loads(payload)
+        except ValueError:
+            return None
+        ticket = body.get("ticket") if isinstance(body, dict) else None
+        ticket_id = ticket.get("id") if isinstance(ticket, dict) else None
+        if isinstance(ticket_id, bool) or not isinstance(ticket_id, int) or ticket_id < 1:
+            return None
+        return str(ticket_id)
 
     def close(self) -> None:
         self._http.close()

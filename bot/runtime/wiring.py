@@ -17,6 +17,7 @@ from bot.runtime.settings import Settings, load_settings, require
 from bot.runtime.web import WebApp
 from bot.slack.app import build_app
 from bot.store import Store, connect
+from bot.sync.webhooks import WebhookReceiver
 
 if TYPE_CHECKING:
     from bot.sandbox import Sandbox
@@ -33,7 +34,8 @@ class Runtime:
     sandbox: Sandbox | None = None
 
     def wsgi(self) -> WebApp:
-        return WebApp(SlackRequestHandler(self.app), self.store, self.gateway)
+        hooks = WebhookReceiver.from_settings(self.settings, self.gateway, self.store)
+        return WebApp(SlackRequestHandler(self.app), self.store, self.gateway, hooks)
 
     def start_worker(self) -> SyncWorker:
         """The sync worker (outbox + poller) on threads of this process, on this store."""

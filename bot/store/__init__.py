@@ -20,6 +20,9 @@ import redis
 
 log = logging.getLogger(__name__)
 
+#: the suffix of a poll lease kept for a rest after a poll (its owner's id before it)
+LEASE_RESTING = "|resting"
+
 JsonValue = Any
 REFRESH_LOCK_MS = 30_000
 WAIT_POLL_SECONDS = 0.05
@@ -212,12 +215,37 @@ class Store:
     # made itself so that the poller does not announce it; and the set of closed
     # tickets retired from polling.
 
-    def take_poll_lease(self, ticket_id: str, owner: str, ttl_ms: int) -> bool:
-        """True when `owner` now holds the ticket's lease: it was free, or `owner`'s."""
+    def take_poll_lease(
+        self, ticket_id: str, owner: str, ttl_ms: int, *, over_rest: bool = False
+    ) -> bool:
+        """True when `owner` now holds the ticket's lease: it was free, or `owner`'s
+        (active or resting), or `over_rest` and another poller's lease was only resting
+        (a webhook said the ticket changed: it is read now, not after the rest)."""
         lease = self.key("poll", "lease", ticket_id)
         if self.redis.set(lease, owner, nx=True, px=ttl_ms):
             return True
-        return self.hold_poll_lease(ticket_id, owner, ttl_ms)
+        with self.redis.pipeline() as pipe:
+            try:
+                pipe.watch(lease)  # type: ignore[no-untyped-call]
+                held = pipe.get(lease)
+                mine = held in (owner, owner + LEASE_RESTING)
+                resting = held is not None and str(held).endswith(LEASE_RESTING)
+                if held is not None and not mine and not (over_rest and resting):
+                    return False
+                pipe.multi()
+                pipe.set(lease, owner, px=ttl_ms)
+                pipe.execute()
+            except redis.WatchError:
+                return False
+        return True
+
+    def rest_poll_lease(self, ticket_id: str, owner: str, ttl_ms: int) -> bool:
+        """After a poll: `owner` keeps the lease `ttl_ms` as a resting one, which other
+        pollers leave alone but a webhook's sync may take (`take_poll_lease(over_rest)`)."""
+        lease = self.key("poll", "lease", ticket_id)
+        return self._as_lease_holder(
+            ticket_id, owner, lambda pipe: pipe.set(lease, owner + LEASE_RESTING, px=ttl_ms)
+        )
 
     def hold_poll_lease(self, ticket_id: str, owner: str, ttl_ms: int) -> bool:
         """Give the lease `ttl_ms` more (0: end it) if `owner` still holds it."""

@@ -15,6 +15,7 @@ backend's limit are left out, named in the text, and a thread note gives the lim
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import NamedTuple
 
 import httpx
@@ -26,7 +27,7 @@ from bot.slack.client import FileTooLarge, download_file
 from bot.slack.render import escape_mrkdwn
 from bot.slack.text import to_plain_text
 from bot.store import ThreadRef
-from bot.sync.outbox import CreateJob, DeleteJob, EditJob, Entry, ReplyJob, SharedFile
+from bot.sync.outbox import CreateJob, DeleteJob, EditJob, Entry, ReplyJob, SharedFile, SyncJob
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,10 @@ class Part(NamedTuple):
 
 
 class Delivery:
-    def __init__(self, desk: Desk) -> None:
+    def __init__(self, desk: Desk, sync_ticket: Callable[[str], object | None]) -> None:
+        """`sync_ticket`: the poller's read of one ticket (None: busy elsewhere, retry)."""
         self.desk = desk
+        self.sync_ticket = sync_ticket
         self.store = desk.store
         self.gateway = desk.gateway
         self.slack = desk.slack
@@ -61,13 +64,17 @@ class Delivery:
             self._edit(job, retried=attempt > 1)
         elif isinstance(job, DeleteJob):
             self._delete(job)
+        elif isinstance(job, SyncJob):
+            if self.sync_ticket(job.ticket_id) is None:
+                raise Retry("another poller is reading this ticket")
         else:
             self.desk.create_ticket(
                 job.draft, job.user_id, job.view_id, job.context, redelivered=attempt > 1
             )
 
     def give_up(self, entry: Entry, reason: str) -> None:
-        """Make a dead-lettered entry visible where it came from."""
+        """Make a dead-lettered entry visible where it came from (a SyncJob has no
+        such place: the next poll of its ticket reads what it would have)."""
         job = entry.job
         try:
             if isinstance(job, ReplyJob):

@@ -236,7 +236,21 @@ class Poller:
             report.errors += 1
             log.exception("polling ticket %s failed", ticket_id)
         finally:
-            self.store.hold_poll_lease(ticket_id, self.owner, self.rest_ms)
+            self.store.rest_poll_lease(ticket_id, self.owner, self.rest_ms)
+        return report
+
+    def sync_ticket(self, ticket_id: str) -> PollReport | None:
+        """A webhook said this ticket changed: poll it now with the poll's own code,
+        under its lease, taking over a lease that only rests (bot/sync/webhooks.py).
+        None when another poller is reading it at this moment (try again shortly).
+        Gateway errors are raised, for the outbox to retry or give up."""
+        report = PollReport()
+        if not self.store.take_poll_lease(ticket_id, self.owner, LEASE_MS, over_rest=True):
+            return None
+        try:
+            self._poll(ticket_id, report)
+        finally:
+            self.store.rest_poll_lease(ticket_id, self.owner, self.rest_ms)
         return report
 
     def _poll(self, ticket_id: str, report: PollReport) -> None:

@@ -258,14 +258,16 @@ class SyncWorker:
         client = client or build_client(
             settings.SLACK_BOT_TOKEN.get_secret_value(), settings.SLACK_API_URL
         )
+        from bot.sync.poller import Poller  # helpdesk → Slack (issue 4, the other half)
+
         desk = Desk(gateway, store, client, ticket_channel=settings.TICKET_CHANNEL)
-        self.outbox = OutboxWorker(store, Delivery(desk), outbox)
+        # webhooks' sync jobs run the poller's code even where the poll loop does not run
+        self.poller = Poller(settings, gateway, store, desk)
+        self.outbox = OutboxWorker(store, Delivery(desk, self.poller.sync_ticket), outbox)
         self.stop_event = threading.Event()
         self._runners = [self.outbox.run_forever]
         if poll:
-            from bot.sync.poller import Poller  # helpdesk → Slack (issue 4, the other half)
-
-            self._runners.append(Poller(settings, gateway, store, desk).run_forever)
+            self._runners.append(self.poller.run_forever)
         self._threads: list[threading.Thread] = []
 
     def start(self) -> SyncWorker:

@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from bot.gateway import (
@@ -32,31 +31,10 @@ from bot.gateway.django_helpdesk import (
     RESOLVED,
     DjangoHelpdeskGateway,
 )
-from tests.support.server_django_helpdesk import DjangoHelpdesk
+from tests.support.server_django_helpdesk import Agent, DjangoHelpdesk
 
 NORMAL = next(p for p in PRIORITIES if p.label == "Normal")
 HIGH = next(p for p in PRIORITIES if p.label == "High")
-
-
-class Agent:
-    """A person working in the helpdesk, through its API with the staff token."""
-
-    def __init__(self, helpdesk: DjangoHelpdesk) -> None:
-        self.http = httpx.Client(
-            base_url=helpdesk.api_url, headers={"Authorization": f"Token {helpdesk.token}"}
-        )
-
-    def followup(self, ticket_id: str, comment: str, **extra: Any) -> dict[str, Any]:
-        response = self.http.post(
-            "followups/", json={"ticket": int(ticket_id), "comment": comment, **extra}
-        )
-        assert response.status_code == 201, response.text
-        return dict(response.json())
-
-    def ticket(self, ticket_id: str) -> dict[str, Any]:
-        response = self.http.get(f"tickets/{ticket_id}/")
-        assert response.status_code == 200, response.text
-        return dict(response.json())
 
 
 @pytest.fixture()
@@ -72,7 +50,7 @@ def gateway(django_helpdesk: DjangoHelpdesk) -> Iterator[DjangoHelpdeskGateway]:
 def agent(django_helpdesk: DjangoHelpdesk) -> Iterator[Agent]:
     agent = Agent(django_helpdesk)
     yield agent
-    agent.http.close()
+    agent.close()
 
 
 @pytest.fixture()
