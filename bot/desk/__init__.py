@@ -402,6 +402,7 @@ class Desk:
             respond,
             lambda: self.gateway.update_ticket(ticket_id, priority=priority),
             f"set the priority to {escape_mrkdwn(priority.label)}",
+            priority_set=priority,
         )
 
     def change_tags(
@@ -428,14 +429,23 @@ class Desk:
         apply: Callable[[], None],
         done: str,
         status_set: TicketStatus | None = None,
+        priority_set: PriorityLevel | None = None,
     ) -> None:
         """One change per double click; the card updated in place; a line in the thread.
 
         `status_set`: the status just set, shown on the card when the helpdesk's
-        answers do not say (capabilities.status_in False)."""
+        answers do not say (capabilities.status_in False). It and `priority_set` are
+        recorded as the thread's state before the helpdesk is asked: a helpdesk that
+        pushes (a webhook) may have the change read back before this returns, and the
+        sync must not announce it as made in the helpdesk."""
         claim = f"click:{ticket_id}:{what}"
         if not self.store.claim(claim, CLICK_CLAIM_TTL):
             return
+        before = self.store.poll_states([ticket_id])[0]
+        if before:
+            self.store.remember_ticket_state(
+                ticket_id, *_expected(before, status_set, priority_set)
+            )
         try:
             apply()
             ticket = self.gateway.get_ticket(ticket_id).ticket
@@ -443,6 +453,8 @@ class Desk:
                 ticket = ticket.model_copy(update={"status": status_set})
             self.store.remember_ticket_state(ticket.id, *ticket_state(ticket))
         except GatewayError as exc:
+            if before:
+                self.store.remember_ticket_state(ticket_id, *_expected(before, None, None))
             self.store.release(claim)
             self._refuse(respond, explain(exc))
             return
@@ -609,6 +621,18 @@ def ticket_state(ticket: Ticket) -> tuple[str, str | None, bool]:
     """What the store keeps of a ticket's state: status id, priority id, closed or not."""
     priority = ticket.priority.id if ticket.priority else None
     return ticket.status.id, priority, ticket.status.is_closed
+
+
+def _expected(
+    recorded: dict[str, str], status: TicketStatus | None, priority: PriorityLevel | None
+) -> tuple[str, str | None, bool]:
+    """The state a recorded one becomes with this status and priority set."""
+    if status is None:
+        status_id, closed = recorded.get("status", ""), bool(recorded.get("closed_at"))
+    else:
+        status_id, closed = status.id, status.is_closed
+    priority_id = priority.id if priority else recorded.get("priority") or None
+    return status_id, priority_id, closed
 
 
 def _chosen_priority(priorities: list[PriorityLevel], chosen: str | None) -> PriorityLevel | None:
