@@ -102,6 +102,22 @@ class BotBackend:
 
 
 SEEDED_QUEUES = {1: "IT Support", 2: "Facilities"}
+UNAVAILABLE = "django-helpdesk cannot run on this machine: "
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Every test skipped for want of the server is reported on one line (-ra folds
+    skips of one place and reason), not one line per test."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    longrepr = report.longrepr
+    if (
+        report.skipped
+        and isinstance(longrepr, tuple)
+        and longrepr[2].startswith("Skipped: " + UNAVAILABLE)
+    ):
+        report.longrepr = (__file__, 0, longrepr[2])
 
 
 @pytest.fixture(scope="session")
@@ -119,7 +135,7 @@ def django_helpdesk() -> Iterator[DjangoHelpdesk]:
     try:
         started = server.start()
     except server.ServerUnavailable as exc:
-        pytest.skip(f"django-helpdesk cannot run on this machine: {exc}")
+        pytest.skip(f"{UNAVAILABLE}{exc}")
     helpdesk = DjangoHelpdesk(
         url=started.url,
         token=started.token,
