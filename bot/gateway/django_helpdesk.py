@@ -200,9 +200,22 @@ class DjangoHelpdeskGateway:
         raise Unsupported("django-helpdesk has no tags in its API")
 
     def configuration_problems(self) -> list[str]:
-        # No queue list to check the configured ids against; a ticket list checks the token.
+        """A ticket list checks the URL and the token. The API lists no queues, so each
+        configured id is tried in a create that lacks a title: DRF answers 400 naming
+        every bad field, the queue too when it does not exist, and creates nothing."""
         self._call("GET", TICKETS, idempotent=True, params={"page_size": "1"})
-        return []
+        problems = []
+        for queue_id, name in self._queues.items():
+            try:
+                self._call("POST", TICKETS, idempotent=True, json={"queue": queue_id})
+            except ValidationFailed as refused:
+                if "category" in refused.fields:
+                    problems.append(
+                        f"DJANGO_HELPDESK_QUEUES names queue {queue_id} ({name}), which "
+                        "django-helpdesk does not have. Fix: use the ids of Helpdesk → Queues "
+                        "in the Django admin (docs/backends/django-helpdesk.md)."
+                    )
+        return problems
 
     def list_tickets(
         self,

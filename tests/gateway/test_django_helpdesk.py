@@ -256,6 +256,19 @@ def test_refused_token_unknown_ids_and_unknown_queues(
     missing_queue.close()
 
 
+def test_check_names_a_configured_queue_the_helpdesk_lacks(
+    django_helpdesk: DjangoHelpdesk, agent: Agent
+) -> None:
+    before = agent.http.get("tickets/", params={"page_size": "1"}).json()["count"]
+    configured = DjangoHelpdeskGateway(
+        django_helpdesk.api_url, django_helpdesk.token, {1: "IT Support", 999: "Gone"}
+    )
+    problems = configured.configuration_problems()
+    configured.close()
+    assert len(problems) == 1 and "queue 999 (Gone)" in problems[0]
+    assert agent.http.get("tickets/", params={"page_size": "1"}).json()["count"] == before
+
+
 def test_input_the_helpdesk_would_refuse_is_refused_before_sending(
     gateway: DjangoHelpdeskGateway,
 ) -> None:
