@@ -41,6 +41,7 @@ from bot.slack.client import build_client
 from bot.store import Store, StreamEntry
 from bot.sync.delivery import Delivery, Retry
 from bot.sync.outbox import Entry, Outbox
+from bot.sync.poller import Poller
 
 log = logging.getLogger(__name__)
 
@@ -263,14 +264,16 @@ class SyncWorker:
         desk = build_desk(
             gateway, store, client, after_ack or _inline, ticket_channel=settings.TICKET_CHANNEL
         )
-        delivery = Delivery(gateway, store, client, desk.lookups, desk.cards, desk.creation)
+        # webhooks' sync jobs run the poller's code even where the poll loop does not run
+        self.poller = Poller(settings, gateway, store, client, desk.cards)
+        delivery = Delivery(
+            gateway, store, client, desk.lookups, desk.cards, desk.creation, self.poller.sync_ticket
+        )
         self.outbox = OutboxWorker(store, delivery, outbox)
         self.stop_event = threading.Event()
         self._runners = [self.outbox.run_forever]
         if poll:
-            from bot.sync.poller import Poller  # helpdesk → Slack
-
-            self._runners.append(Poller(settings, gateway, store, client, desk.cards).run_forever)
+            self._runners.append(self.poller.run_forever)
         self._threads: list[threading.Thread] = []
 
     def start(self) -> SyncWorker:
