@@ -7,7 +7,7 @@ and acknowledges an entry (XACK, then XDEL) once delivered. A failure that may
 pass (`Unavailable`: 5xx, timeouts, connection errors) is retried with
 exponential backoff and jitter, holding its lane; after `max_attempts`
 attempts or `max_age` seconds the entry moves to the dead-letter stream and the
-thread shows it (bot/delivery.py). Entries a dead worker left pending are
+thread shows it (bot/sync/delivery.py). Entries a dead worker left pending are
 taken over with XAUTOCLAIM once idle for `claim_idle_ms`; a living worker
 keeps its own entries fresh (XCLAIM … JUSTID, a heartbeat), so nobody takes
 them from it however long a backoff lasts.
