@@ -51,6 +51,10 @@ def _build(settings: Settings, connection: Connection) -> TicketGateway:
 
         keliweb = _section(KeliwebSettings, KeliwebGateway.connection_problems(connection))
         return KeliwebGateway.connect(connection, keliweb)
+    if settings.TICKET_BACKEND == Backend.DJANGO_HELPDESK:
+        from bot.gateway.django_helpdesk import DjangoHelpdeskGateway
+
+        return DjangoHelpdeskGateway.from_settings(settings)
     raise ConfigError(
         [f"TICKET_BACKEND={settings.TICKET_BACKEND.value} is not available in this version"]
     )

@@ -21,6 +21,7 @@ from bot.slack.app import build_app
 from bot.slack.client import build_client
 from bot.store import Store, connect
 from bot.sync.replies import Replies
+from bot.sync.webhooks import WebhookReceiver
 
 if TYPE_CHECKING:
     from bot.sandbox import Sandbox
@@ -57,7 +58,8 @@ class Runtime:
     sandbox: Sandbox | None = None
 
     def wsgi(self) -> WebApp:
-        return WebApp(SlackRequestHandler(self.app), self.store, self.gateway)
+        hooks = WebhookReceiver.from_settings(self.settings, self.gateway, self.store)
+        return WebApp(SlackRequestHandler(self.app), self.store, self.gateway, hooks)
 
     def start_worker(self) -> SyncWorker:
         """The sync worker (outbox + poller) on threads of this process, on this store."""
