@@ -52,9 +52,12 @@ def _build(settings: Settings, connection: Connection) -> TicketGateway:
         keliweb = _section(KeliwebSettings, KeliwebGateway.connection_problems(connection))
         return KeliwebGateway.connect(connection, keliweb)
     if settings.TICKET_BACKEND == Backend.DJANGO_HELPDESK:
-        from bot.gateway.django_helpdesk import DjangoHelpdeskGateway
+        from bot.gateway.django_helpdesk import DjangoHelpdeskGateway, DjangoHelpdeskSettings
 
-        return DjangoHelpdeskGateway.from_settings(settings)
+        helpdesk = _section(
+            DjangoHelpdeskSettings, DjangoHelpdeskGateway.connection_problems(connection)
+        )
+        return DjangoHelpdeskGateway.connect(connection, helpdesk)
     raise ConfigError(
         [f"TICKET_BACKEND={settings.TICKET_BACKEND.value} is not available in this version"]
     )
