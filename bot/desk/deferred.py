@@ -8,4 +8,6 @@ from typing import Protocol
 
 class Defer(Protocol):
     def __call__(self, work: Callable[[], object], *, urgent: bool = False) -> None:
-        """Run `work` soon on another thread; `urgent` when a trigger id is waiting."""
+        """Run `work` soon on another thread; never raises, and neither does `work` there.
+        `urgent` when a trigger id is waiting (the modal): returns once a thread has
+        started it, so the ack waits for a free one, as a bare Bolt app's would."""

@@ -37,6 +37,16 @@ import jinja2
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.gateway.common import (
+    Connection,
+    Problem,
+    check_page,
+    create_unknown,
+    footer_lines,
+    json_body,
+    reference_line,
+    text_problems,
+)
 from bot.gateway.errors import (
     GatewayError,
     NotFound,
@@ -51,16 +61,17 @@ from bot.gateway.http import HttpTransport, RetryPolicy, Timeouts
 from bot.gateway.models import (
     Capabilities,
     Category,
+    Classic,
     FileUpload,
     NewTicket,
-    Priority,
-    Status,
+    PriorityLevel,
+    StatusKind,
     Tag,
     Ticket,
     TicketDetail,
     TicketPage,
+    TicketStatus,
 )
-from bot.runtime.settings import ConfigError, Settings, load_section, problem
 
 log = logging.getLogger(__name__)
 
@@ -131,21 +142,21 @@ class GetflySettings(BaseSettings):
         return value
 
 
-def capabilities_for(section: GetflySettings) -> Capabilities:
+def capabilities_for(settings: GetflySettings) -> Capabilities:
     return Capabilities(
         categories=True,
         priorities=False,
         priority_change=False,
         tags=False,
         status_change=True,
-        status_in=section.read_status,
+        status_in=settings.read_status,
         ticket_list=True,
         ticket_detail=True,
         conversations_out=False,
         conversations_in=False,
         attachments=False,
         max_subject_chars=MAX_SUBJECT_CHARS,
-        statuses=[Status.OPEN, Status.CLOSED],
+        statuses=[Classic.OPEN, Classic.CLOSED],
     )
 
 
@@ -156,8 +167,8 @@ class GetflyGateway:
         self,
         base_url: str,
         api_key: str,
-        section: GetflySettings,
         *,
+        settings: GetflySettings,
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
@@ -166,33 +177,23 @@ class GetflyGateway:
     ) -> None:
         if not api_key:
             raise ValueError("GetflyGateway needs an API key")
-        self._http = HttpTransport(
-            base_url,
-            timeouts=timeouts,
-            retry=retry,
-            transport=transport,
-        )
+        self._http = HttpTransport(base_url, timeouts=timeouts, retry=retry, transport=transport)
         self._api_key = api_key
-        self.section = section
-        self.capabilities = capabilities_for(section)
+        self.settings = settings
+        self.capabilities = capabilities_for(settings)
         self._today = today
         self._clock = clock
         self._categories: tuple[float, list[Category]] | None = None
         self._categories_lock = threading.Lock()
 
+    @staticmethod
+    def connection_problems(connection: Connection) -> list[Problem]:
+        return connection.missing("base_url", "api_key")
+
     @classmethod
-    def from_settings(
-        cls, settings: Settings, section: GetflySettings | None = None
-    ) -> GetflyGateway:
-        problems = credential_problems(settings)
-        if section is None:
-            try:
-                section = load_section(GetflySettings)
-            except ConfigError as exc:
-                problems += exc.problems
-        if problems or section is None or settings.TICKET_API_KEY is None:
-            raise ConfigError(problems)
-        return cls(settings.TICKET_API_URL, settings.TICKET_API_KEY.get_secret_value(), section)
+    def connect(cls, connection: Connection, settings: GetflySettings) -> GetflyGateway:
+        connection.check(cls.connection_problems(connection))
+        return cls(connection.base_url, connection.api_key or "", settings=settings)
 
     # -- reads ---------------------------------------------------------------
 
@@ -207,7 +208,7 @@ class GetflyGateway:
             self._categories = (self._clock(), categories)
         return categories
 
-    def list_priorities(self) -> list[Priority]:
+    def list_priorities(self) -> list[PriorityLevel]:
         return []  # Getfly tickets have no priority
 
     def list_tags(self) -> list[Tag]:
@@ -216,14 +217,13 @@ class GetflyGateway:
     def list_tickets(
         self,
         *,
-        status: Status | None = None,
+        status: TicketStatus | StatusKind | None = None,
         subject: str | None = None,
         category_id: str | None = None,
         offset: int = 0,
         limit: int = 10,
     ) -> TicketPage:
-        if offset < 0 or limit < 1:
-            raise ValueError("offset must be >= 0 and limit >= 1")
+        check_page(offset, limit)
         if status is not None and not self.capabilities.status_in:
             raise Unsupported(
                 "Getfly does not say which status a ticket has, so tickets cannot be "
@@ -260,7 +260,7 @@ class GetflyGateway:
                 "Getfly has no ticket categories, and the new-ticket form needs one: "
                 "add a category in Getfly"
             )
-        if self.section.read_status:
+        if self.settings.read_status:
             rows = self._ticket_rows(0, 1)
             if rows and STATUS_FIELD not in rows[0]:
                 problems.append(
@@ -288,7 +288,7 @@ class GetflyGateway:
             id=code.strip(),
             subject=new.subject.strip(),
             description=new.description.strip(),
-            status=Status.OPEN,
+            status=Classic.OPEN,
             category_id=category.id if category else None,
             category_name=category.name if category else None,
             author=new.requester.name if new.requester else None,
@@ -298,7 +298,7 @@ class GetflyGateway:
         self,
         ticket_id: str,
         *,
-        priority: Priority | None = None,
+        priority: PriorityLevel | None = None,
         tag_ids: list[str] | None = None,
     ) -> None:
         if priority is None and tag_ids is None:
@@ -306,13 +306,18 @@ class GetflyGateway:
         raise Unsupported("Getfly tickets have no priority and no tags")
 
     def add_conversation(
-        self, ticket_id: str, text: str, attachment: FileUpload | None = None
+        self,
+        ticket_id: str,
+        text: str,
+        attachment: FileUpload | None = None,
+        *,
+        public: bool = True,
     ) -> None:
         raise Unsupported("Getfly's API takes no replies to a ticket")
 
-    def set_status(self, ticket_id: str, status: Status) -> None:
+    def set_status(self, ticket_id: str, status: TicketStatus) -> None:
         code = _checked_code(ticket_id, "PUT", TICKET)
-        name = self.section.status_closed if status is Status.CLOSED else self.section.status_open
+        name = self.settings.status_closed if status.is_closed else self.settings.status_open
         # Only the code and the one field that changes: PUT replaces what it is given.
         # Setting the same status twice changes nothing, so this write may be retried.
         self._call(
@@ -332,7 +337,7 @@ class GetflyGateway:
         body: dict[str, Any] = {
             "ticket_title": new.subject.strip(),
             "ticket_content": ticket_html(new),
-            "status_name": self.section.status_open,
+            "status_name": self.settings.status_open,
         }
         if category is not None:
             body["cate_name"] = category.name
@@ -340,10 +345,10 @@ class GetflyGateway:
             body["contact_name"] = new.requester.name
             if new.requester.email:
                 body["account_email"] = new.requester.email
-        if self.section.custom_fields:
-            body["custom_fields"] = dict(self.section.custom_fields)
-        if self.section.expected_days is not None:
-            expected = self._today() + timedelta(days=self.section.expected_days)
+        if self.settings.custom_fields:
+            body["custom_fields"] = dict(self.settings.custom_fields)
+        if self.settings.expected_days is not None:
+            expected = self._today() + timedelta(days=self.settings.expected_days)
             body["expected_at"] = expected.isoformat()
         return body
 
@@ -360,17 +365,17 @@ class GetflyGateway:
             author=str(author) if author else None,
         )
 
-    def _status(self, name: Any) -> Status:
+    def _status(self, name: Any) -> TicketStatus:
         """The configured names read back; a ticket whose status is unknown reads as open
         (with `status_in` False the Slack side does not trust it)."""
         if not isinstance(name, str) or not name.strip():
-            return Status.OPEN
+            return Classic.OPEN
         folded = name.strip().casefold()
-        if folded == self.section.status_closed.casefold():
-            return Status.CLOSED
-        if folded == self.section.status_open.casefold():
-            return Status.OPEN
-        return Status.PROCESSING
+        if folded == self.settings.status_closed.casefold():
+            return Classic.CLOSED
+        if folded == self.settings.status_open.casefold():
+            return Classic.OPEN
+        return Classic.PROCESSING
 
     def _ticket_rows(self, offset: int, limit: int) -> list[Mapping[str, Any]]:
         params = {"fields": _fields(), "offset": str(offset), "limit": str(limit)}
@@ -417,7 +422,7 @@ class GetflyGateway:
         # Never resent: look once for the reference, which only this create can have written.
         if reference:
             try:
-                marker = f"Reference: {reference}"
+                marker = reference_line(reference)
                 for row in self._ticket_rows(0, LOOKUP_ROWS):
                     ticket = self._ticket(row)
                     if marker in ticket.description:
@@ -425,10 +430,7 @@ class GetflyGateway:
                         return ticket
             except GatewayError:
                 pass
-        raise OutcomeUnknown(
-            f"{exc.message}; the ticket may or may not exist"
-            + (f" (reference {reference})" if reference else "")
-        ) from None
+        raise create_unknown(exc, f"reference {reference}" if reference else None) from None
 
     # -- transport -------------------------------------------------------------
 
@@ -446,18 +448,12 @@ class GetflyGateway:
         response = self._http.request(
             method, path, idempotent=idempotent, headers=headers, **kwargs
         )
-        body = _json(response)
+        body = json_body(response)
         if response.status_code >= 400:
             raise _error(method, path, response.status_code, body, not_found_on_400)
         if response.status_code != 200 or body is None:
             raise GatewayError(f"{method} {path}: unexpected answer (HTTP {response.status_code})")
         return body
-
-
-def credential_problems(settings: Settings) -> list[str]:
-    """One line per missing variable the getfly backend needs besides its section."""
-    problems = [] if settings.TICKET_API_URL else [problem("TICKET_API_URL")]
-    return problems + ([] if settings.TICKET_API_KEY else [problem("TICKET_API_KEY")])
 
 
 # -- the ticket's HTML ------------------------------------------------------------
@@ -480,9 +476,7 @@ def ticket_html(new: NewTicket) -> str:
     text = new.description.strip().replace("\r\n", "\n")
     paragraphs = [block.split("\n") for block in re.split(r"\n\s*\n", text) if block.strip()]
     template = _html_environment().get_template("getfly_ticket.html.j2")
-    rendered = template.render(
-        paragraphs=paragraphs, requester=new.requester, reference=new.reference
-    )
+    rendered = template.render(paragraphs=paragraphs, footer=footer_lines(new))
     return rendered.strip()
 
 
@@ -525,16 +519,7 @@ def html_to_text(content: str) -> str:
 
 
 def _check_new_ticket(new: NewTicket) -> None:
-    problems: dict[str, list[str]] = {}
-    subject = new.subject.strip()
-    if not subject:
-        problems["subject"] = ["The subject may not be blank."]
-    elif len(subject) > MAX_SUBJECT_CHARS:
-        problems["subject"] = [
-            f"The subject has {len(subject)} characters; at most {MAX_SUBJECT_CHARS} are allowed."
-        ]
-    if not new.description.strip():
-        problems["description"] = ["The description may not be blank."]
+    problems = text_problems(new, MAX_SUBJECT_CHARS)
     if new.attachment is not None:
         problems["attachment"] = [NO_ATTACHMENTS]
     if problems:
@@ -553,23 +538,16 @@ def _fields() -> str:
 
 
 def _matcher(
-    status: Status | None, subject: str | None, category_id: str | None
+    status: TicketStatus | StatusKind | None, subject: str | None, category_id: str | None
 ) -> Callable[[Ticket], bool]:
     def wanted(ticket: Ticket) -> bool:
         return (
-            (status is None or ticket.status is status)
+            (status is None or status in (ticket.status, ticket.status.kind))
             and (not subject or subject.casefold() in ticket.subject.casefold())
             and (category_id is None or ticket.category_id == category_id)
         )
 
     return wanted
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
 
 
 def _rows(body: Any) -> list[Mapping[str, Any]]:

@@ -21,6 +21,7 @@ measured: docs/performance.md, "Modal latency".
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Callable
@@ -69,8 +70,9 @@ class Executors:
             except Exception:
                 log.exception("work after an ack failed")
 
+        context = contextvars.copy_context()  # the request's log ids go along
         try:
-            (self.modals if urgent else self.after_ack).submit(run)
+            (self.modals if urgent else self.after_ack).submit(context.run, run)
         except RuntimeError:
             # the process is stopping and the executor takes no more work (at exit,
             # ThreadPoolExecutor refuses new work even before our shutdown runs): do it

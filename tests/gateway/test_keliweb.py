@@ -7,23 +7,23 @@ import base64
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
 import pytest
 
 from bot.gateway import (
+    Classic,
     FileUpload,
     GatewayError,
     InvalidState,
     NewTicket,
     NotFound,
     OutcomeUnknown,
-    Priority,
     Requester,
-    Status,
     TicketGateway,
+    TicketStatus,
     Unauthorized,
     Unavailable,
     Unsupported,
@@ -33,6 +33,7 @@ from bot.gateway.http import RetryPolicy, Timeouts
 from bot.gateway.keliweb import (
     MAX_ATTACHMENT_BYTES,
     KeliwebGateway,
+    KeliwebSettings,
     _detail,
     _whmcs_error,
     api_base,
@@ -61,13 +62,36 @@ def fake() -> Iterator[FakeKeliweb]:
         yield server
 
 
+def section(
+    departments: Mapping[int, str],
+    custom_fields: Mapping[int, str] | None = None,
+    requester_field: int | None = None,
+) -> KeliwebSettings:
+    """The KELIWEB_* settings as the environment would give them."""
+
+    def pairs(values: Mapping[int, str]) -> str:
+        return ",".join(f"{key}={value}" for key, value in values.items())
+
+    return KeliwebSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        departments=pairs(departments),
+        custom_fields=pairs(custom_fields or {}),
+        requester_field=requester_field,
+    )
+
+
 def make_gateway(fake: FakeKeliweb, **overrides: Any) -> KeliwebGateway:
+    chosen = {
+        name: overrides.pop(name)
+        for name in ("custom_fields", "requester_field")
+        if name in overrides
+    }
     options: dict[str, Any] = {
+        "settings": section(dict(fake.departments), **chosen),
         "client_id": fake.client_id,
         "client_secret": fake.client_secret,
         "username": fake.username,
         "password": fake.password,
-        "departments": dict(fake.departments),
         "timeouts": FAST_TIMEOUTS,
         "retry": FAST_RETRY,
     }
@@ -88,7 +112,7 @@ def new_ticket(**overrides: Any) -> NewTicket:
         "subject": "Sito non raggiungibile",
         "description": "The site answers 502 since this morning.",
         "category_id": "1",
-        "priority": Priority.HIGH,
+        "priority": Classic.HIGH,
         "requester": Requester(name="Ada Lovelace", email="ada@example.com"),
         "reference": "slack-V123",
     }
@@ -226,16 +250,16 @@ def test_capabilities_tell_the_truth(gateway: KeliwebGateway) -> None:
     assert caps.conversations_out and caps.conversations_in and caps.attachments
     assert caps.max_attachment_bytes == MAX_ATTACHMENT_BYTES
     assert not (caps.status_change or caps.ticket_list or caps.tags or caps.priority_change)
-    assert gateway.list_priorities() == [Priority.LOW, Priority.MEDIUM, Priority.HIGH]
+    assert gateway.list_priorities() == [Classic.LOW, Classic.MEDIUM, Classic.HIGH]
 
 
 def test_undocumented_operations_are_unsupported_without_a_request(
     fake: FakeKeliweb, gateway: KeliwebGateway
 ) -> None:
     for call in (
-        lambda: gateway.set_status("1", Status.CLOSED),
+        lambda: gateway.set_status("1", Classic.CLOSED),
         lambda: gateway.list_tickets(),
-        lambda: gateway.update_ticket("1", priority=Priority.LOW),
+        lambda: gateway.update_ticket("1", priority=Classic.LOW),
         lambda: gateway.download_attachment("1:2:0"),
         lambda: gateway.list_tags(),
     ):
@@ -378,7 +402,7 @@ def test_a_login_redirect_becomes_unauthorized_never_data() -> None:
         client_secret="client-secret-value",
         username="u",
         password="p",
-        departments={1: "Support"},
+        settings=section({1: "Support"}),
         transport=httpx.MockTransport(handler),
         retry=FAST_RETRY,
     )
@@ -414,9 +438,9 @@ def test_create_sends_the_documented_fields(fake: FakeKeliweb) -> None:
     }
     [file] = json.loads(base64.b64decode(sent["attachments"]))
     assert file["name"] == "log.txt" and base64.b64decode(file["data"]) == b"line 1\n"
-    assert ticket.id == "1" and ticket.status == Status.OPEN
+    assert ticket.id == "1" and ticket.status == Classic.OPEN
     assert ticket.category_id == "1" and ticket.category_name == "Support"
-    assert ticket.priority == Priority.HIGH and ticket.author == "Ada Lovelace"
+    assert ticket.priority == Classic.HIGH and ticket.author == "Ada Lovelace"
     stored = fake.tickets[1]
     assert stored["attachments"] == ["log.txt"] and stored["customfields"][5] == "Slack"
     gateway.close()
@@ -477,8 +501,8 @@ def test_get_ticket_reads_the_whmcs_shape(fake: FakeKeliweb, gateway: KeliwebGat
     assert sent == {"ticketid": ticket_id, "repliessort": "ASC"}
     ticket = detail.ticket
     assert ticket.id == ticket_id and ticket.subject == "Sito non raggiungibile"
-    assert ticket.status == Status.PROCESSING  # "Answered"
-    assert ticket.priority == Priority.HIGH and ticket.category_name == "Support"
+    assert ticket.status == Classic.PROCESSING  # "Answered"
+    assert ticket.priority == Classic.HIGH and ticket.category_name == "Support"
     assert ticket.description.startswith("The site answers 502")
     [reply] = detail.conversations
     assert reply.text == "Restarted the **server**." and reply.author == "Mario Rossi"
@@ -488,17 +512,17 @@ def test_get_ticket_reads_the_whmcs_shape(fake: FakeKeliweb, gateway: KeliwebGat
 @pytest.mark.parametrize(
     ("whmcs", "status"),
     [
-        ("Open", Status.OPEN),
-        ("Answered", Status.PROCESSING),
-        ("Customer-Reply", Status.PROCESSING),
-        ("In Progress", Status.PROCESSING),
-        ("On Hold", Status.PROCESSING),
-        ("Closed", Status.CLOSED),
-        ("Waiting for parts", Status.PROCESSING),
+        ("Open", Classic.OPEN),
+        ("Answered", Classic.PROCESSING),
+        ("Customer-Reply", Classic.PROCESSING),
+        ("In Progress", Classic.PROCESSING),
+        ("On Hold", Classic.PROCESSING),
+        ("Closed", Classic.CLOSED),
+        ("Waiting for parts", Classic.PROCESSING),
     ],
 )
 def test_whmcs_statuses_read_back(
-    fake: FakeKeliweb, gateway: KeliwebGateway, whmcs: str, status: Status
+    fake: FakeKeliweb, gateway: KeliwebGateway, whmcs: str, status: TicketStatus
 ) -> None:
     ticket_id = fake.add_ticket("One", status=whmcs)
     assert gateway.get_ticket(str(ticket_id)).ticket.status == status
@@ -664,7 +688,7 @@ def test_laravel_validation_and_other_http_errors_are_typed() -> None:
         client_secret="s",
         username="u",
         password="p",
-        departments={1: "Support"},
+        settings=section({1: "Support"}),
         transport=httpx.MockTransport(handler),
         retry=FAST_RETRY,
     )
