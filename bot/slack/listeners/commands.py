@@ -24,10 +24,10 @@ def register(app: App, desk: Desk, after_ack: Defer) -> None:
         sub, _, rest = words.partition(" ")
         sub, rest = sub.lower(), rest.strip()
         if sub == "new":
-            ack()
             context = ModalContext(
                 channel=command.get("channel_id"), response_url=command.get("response_url")
             )
+            ack()
             # the ack goes out once a modal thread has started the modal: a burst of
             # commands cannot queue modals faster than they open (bot/runtime/executors.py)
             after_ack(
