@@ -19,7 +19,7 @@ from bot.gateway import (
     ValidationFailed,
 )
 from bot.slack import ids
-from bot.slack.client import FileTooLarge, download_file
+from bot.slack.client import FileRefused, FileTooLarge, download_file
 from bot.slack.forms import Draft, ModalContext
 from bot.slack.render import escape_mrkdwn
 from bot.store import Store, ThreadRef
@@ -93,7 +93,7 @@ class Creation:
         except GatewayError as exc:
             self.store.release(claim)
             self.show_failure(view_id, draft, context, explain(exc))
-        except FileTooLarge as exc:
+        except (FileTooLarge, FileRefused) as exc:
             self.store.release(claim)
             self.show_failure(view_id, draft, context, f"{exc}.")
         else:
@@ -103,8 +103,7 @@ class Creation:
         caps = self.gateway.capabilities
         attachment = None
         if draft.files and caps.attachments:
-            token = self.slack.token or ""
-            attachment = download_file(draft.files[0], token, caps.max_attachment_bytes)
+            attachment = download_file(self.slack, draft.files[0], caps.max_attachment_bytes)
         return self.gateway.create_ticket(
             NewTicket(
                 subject=draft.subject,

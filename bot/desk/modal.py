@@ -14,6 +14,7 @@ from bot.desk.explain import explain, size_label
 from bot.desk.lookups import FormLists, Lookups
 from bot.gateway import GatewayError, Priority, TicketGateway
 from bot.slack import ids
+from bot.slack.client import file_url, token_may_fetch
 from bot.slack.forms import Draft, ModalContext
 from bot.slack.render import escape_mrkdwn, render
 from bot.store import Store
@@ -138,6 +139,11 @@ class NewTicketModal:
             errors[ids.CATEGORY_BLOCK] = "Please choose a category."
         max_bytes = caps.max_attachment_bytes
         for file in draft.files:
+            if not token_may_fetch(file_url(file), self.slack.base_url):
+                errors[ids.ATTACHMENT_BLOCK] = (
+                    f"{file.get('name', 'The file')} is not stored in Slack; "
+                    "attach a file uploaded to Slack."
+                )
             size = file.get("size")
             if max_bytes and isinstance(size, int) and size > max_bytes:
                 errors[ids.ATTACHMENT_BLOCK] = (

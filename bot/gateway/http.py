@@ -123,6 +123,21 @@ class HttpTransport:
         self._client.close()
 
 
+def read_bounded(response: httpx.Response, limit: int, too_large: Callable[[], Exception]) -> bytes:
+    """The body of a streamed response, refused unread when Content-Length says it is
+    over `limit` bytes, and stopped at `limit` + 1 bytes when it turns out to be: memory
+    holds at most the limit plus one network chunk, whatever the sender says or sends."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large()
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > limit:
+            raise too_large()
+    return bytes(body)
+
+
 def _reason(exc: httpx.TransportError) -> str:
     # The class name only: httpx messages may quote the URL, and a URL may hold credentials.
     if isinstance(exc, httpx.TimeoutException):

@@ -26,7 +26,7 @@ from bot.desk.create import Creation
 from bot.desk.explain import size_label
 from bot.desk.lookups import Lookups
 from bot.gateway import FileUpload, TicketGateway
-from bot.slack.client import FileTooLarge, download_file
+from bot.slack.client import FileRefused, FileTooLarge, download_file, file_url, token_may_fetch
 from bot.slack.render import escape_mrkdwn
 from bot.slack.text import to_plain_text
 from bot.store import Store, ThreadRef
@@ -121,10 +121,17 @@ class Delivery:
         body = self._plain(text)
         limit = caps.max_attachment_bytes
         too_large = [f for f in job.files if limit and f.size is not None and f.size > limit]
-        sendable = [f for f in job.files if f not in too_large] if caps.attachments else []
+        elsewhere = [f for f in job.files if not self._in_slack(f)]
+        sendable = (
+            [f for f in job.files if f not in too_large and f not in elsewhere]
+            if caps.attachments
+            else []
+        )
         left_out = [f for f in job.files if f not in sendable]
         if too_large:
             self._note_too_large(job, too_large)
+        if elsewhere and caps.attachments:
+            self._note_not_in_slack(job, elsewhere)
         if left_out:
             body = f"{body} [not attached: {', '.join(f.name for f in left_out)}]".strip()
         if not body:
@@ -154,9 +161,12 @@ class Delivery:
     def _download(self, job: ReplyJob | EditJob, file: SharedFile) -> FileUpload | None:
         limit = self.gateway.capabilities.max_attachment_bytes
         try:
-            return download_file(file.download_spec(), self.slack.token or "", limit)
+            return download_file(self.slack, file.download_spec(), limit)
         except FileTooLarge:
             self._note_too_large(job, [file])  # Slack did not tell its size in advance
+            return None
+        except FileRefused:
+            self._note_not_in_slack(job, [file])
             return None
         except httpx.HTTPError as exc:
             raise Retry(f"Slack did not hand over {file.name} ({type(exc).__name__})") from None
@@ -199,6 +209,18 @@ class Delivery:
                 job,
                 f":warning: {names} not sent to the helpdesk: it takes files up to "
                 f"{size_label(limit)}.",
+            )
+
+    def _in_slack(self, file: SharedFile) -> bool:
+        return token_may_fetch(file_url(file.download_spec()), self.slack.base_url)
+
+    def _note_not_in_slack(self, job: ReplyJob | EditJob, files: list[SharedFile]) -> None:
+        names = ", ".join(f.name for f in files)
+        if self._once(note_claim("not-in-slack-note", job.channel, job.ts)):
+            self._note(
+                job,
+                f":warning: {names} not sent to the helpdesk: the bot fetches only files "
+                "stored in Slack.",
             )
 
     def _note(self, job: ReplyJob | EditJob | DeleteJob, text: str) -> None:
