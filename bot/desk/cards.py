@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 from bot.desk.explain import explain
 from bot.desk.lookups import Lookups
 from bot.gateway import GatewayError, Priority, Status, Ticket, TicketGateway
-from bot.slack.render import escape_mrkdwn, render
+from bot.slack.render import render
 from bot.store import Store, ThreadRef
 from bot.store.keys import click_claim
 
@@ -105,10 +105,10 @@ class Cards:
             return
         self.slack.chat_update(channel=click.card.channel, ts=click.card.ts, **self.render(ticket))
         who = self.lookups.person(click.user_id).name
-        self.note(click.card, f"{escape_mrkdwn(who)} {change.done}.")
+        self.note(click.card, f"{who} {change.done}.")
 
     def note(self, thread: ThreadRef, text: str) -> None:
-        """A short line in a ticket's thread; `text` is mrkdwn, already escaped."""
+        """A short line in a ticket's thread: plain text, or `Mrkdwn` the caller built."""
         self.slack.chat_postMessage(
             channel=thread.channel, thread_ts=thread.ts, **render("thread_note.json.j2", text=text)
         )

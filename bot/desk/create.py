@@ -21,7 +21,7 @@ from bot.gateway import (
 from bot.slack import ids
 from bot.slack.client import FileRefused, FileTooLarge, download_file
 from bot.slack.forms import Draft, ModalContext
-from bot.slack.render import escape_mrkdwn
+from bot.slack.render import Mrkdwn
 from bot.store import Store, ThreadRef
 from bot.store.keys import create_claim
 from bot.sync.outbox import CreateJob, Outbox
@@ -131,13 +131,13 @@ class Creation:
 
     def show_failure(self, view_id: str, draft: Draft, context: ModalContext, reason: str) -> None:
         """The ticket was not created, for `reason`: say so where the person is looking."""
-        text = f":x: The ticket was not created. {escape_mrkdwn(reason)}"
+        text = f":x: The ticket was not created. {reason}"
         self._show(view_id, draft, context, text)
 
     def _show_unknown(
         self, view_id: str, draft: Draft, context: ModalContext, exc: OutcomeUnknown
     ) -> None:
-        self._show(view_id, draft, context, f":grey_question: {escape_mrkdwn(explain(exc))}")
+        self._show(view_id, draft, context, f":grey_question: {explain(exc)}")
 
     def _show(self, view_id: str, draft: Draft, context: ModalContext, headline: str) -> None:
         self.modal.update_view(view_id, self.modal.result_view(context, headline, draft=draft))
@@ -146,7 +146,7 @@ class Creation:
     def _announce(self, ticket: Ticket, user_id: str, view_id: str, context: ModalContext) -> None:
         channel = self.ticket_channel or context.channel
         self.store.remember_requester(ticket.id, self.lookups.person(user_id).name)
-        headline = f":white_check_mark: Ticket *#{ticket.id}* was created"
+        headline = Mrkdwn(":white_check_mark: Ticket *#{}* was created").format(ticket.id)
         details = None
         if not channel:
             headline += ", but I have no channel to post its card in."
@@ -160,7 +160,7 @@ class Creation:
             else:
                 self.store.link_thread(ticket.id, ThreadRef(posted["channel"], posted["ts"]))
                 self.store.start_sync(ticket.id, ticket.status, ticket.priority)  # the poller
-                headline += f" and posted in <#{channel}>."
+                headline += Mrkdwn(" and posted in <#{}>.").format(channel)
         view = self.modal.result_view(context, headline, details=details)
         self.modal.update_view(view_id, view)
         if details:
@@ -169,8 +169,8 @@ class Creation:
 
 def _channel_advice(error: str, channel: str) -> str:
     if is_channel_problem(error):
-        return (
-            f"I am not a member of <#{channel}>. Invite me with `/invite @ticket-bot` "
+        return Mrkdwn(
+            "I am not a member of <#{}>. Invite me with `/invite @ticket-bot` "
             "in that channel, then the next tickets will be posted there."
-        )
-    return f"Slack answered `{escape_mrkdwn(error)}`."
+        ).format(channel)
+    return f"Slack answered `{error}`."

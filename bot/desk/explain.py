@@ -1,7 +1,7 @@
 """Sentences for people: a helpdesk error, a file size, a channel Slack would not post in.
 
-Never a traceback, never a secret. The results are plain text: escape them
-(`escape_mrkdwn`) before they go into mrkdwn.
+Never a traceback, never a secret. The results are plain text: the render layer
+escapes them wherever they go into mrkdwn (bot/slack/render.py).
 """
 
 from __future__ import annotations

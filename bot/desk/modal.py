@@ -16,7 +16,7 @@ from bot.gateway import GatewayError, Priority, TicketGateway
 from bot.slack import ids
 from bot.slack.client import file_url, token_may_fetch
 from bot.slack.forms import Draft, ModalContext
-from bot.slack.render import escape_mrkdwn, render
+from bot.slack.render import render
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class NewTicketModal:
         if error == "expired_trigger_id":
             text += " in time. Please type `/ticket new` again."
         else:
-            text += f" ({escape_mrkdwn(error)}). Please try again."
+            text += f" ({error}). Please try again."
         respond(**render("notice.json.j2", text=text, details=None), response_type="ephemeral")
 
     def fill_form(self, view_id: str, draft: Draft, context: ModalContext) -> None:
@@ -202,10 +202,7 @@ class NewTicketModal:
         if not context.response_url:
             return
         if keep is not None:
-            details = (
-                f"What you typed:\n*{escape_mrkdwn(keep.subject)}*\n"
-                f"{escape_mrkdwn(keep.description)}"
-            )
+            details = f"What you typed:\n*{keep.subject}*\n{keep.description}"
         message = render("notice.json.j2", text=text, details=details)
         try:
             WebhookClient(context.response_url).send(response_type="ephemeral", **message)

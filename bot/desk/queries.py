@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 from bot.desk.explain import explain
 from bot.desk.lookups import Lookups
 from bot.gateway import GatewayError, Status, TicketGateway
-from bot.slack.render import escape_mrkdwn, render
+from bot.slack.render import render
 from bot.store import Store
 
 LIST_PAGE_SIZE = 10
@@ -49,7 +49,7 @@ class Queries:
         try:
             detail = self.gateway.get_ticket(ticket_id)
         except GatewayError as exc:
-            text = f"Ticket #{escape_mrkdwn(ticket_id)}: {explain(exc)}"
+            text = f"Ticket #{ticket_id}: {explain(exc)}"
             respond(**_warning(text), response_type="ephemeral")
             return
         respond(

@@ -27,7 +27,6 @@ from bot.desk.explain import size_label
 from bot.desk.lookups import Lookups
 from bot.gateway import FileUpload, TicketGateway
 from bot.slack.client import FileRefused, FileTooLarge, download_file, file_url, token_may_fetch
-from bot.slack.render import escape_mrkdwn
 from bot.slack.text import to_plain_text
 from bot.store import Store, ThreadRef
 from bot.store.keys import note_claim
@@ -203,7 +202,7 @@ class Delivery:
 
     def _note_too_large(self, job: ReplyJob | EditJob, files: list[SharedFile]) -> None:
         limit = self.gateway.capabilities.max_attachment_bytes or 0
-        names = ", ".join(escape_mrkdwn(f.name) for f in files)
+        names = ", ".join(f.name for f in files)
         if self._once(note_claim("too-large-note", job.channel, job.ts)):
             self._note(
                 job,

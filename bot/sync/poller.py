@@ -64,7 +64,7 @@ from bot.gateway import (
     Unavailable,
 )
 from bot.runtime.settings import Settings
-from bot.slack.render import escape_mrkdwn, render
+from bot.slack.render import render
 from bot.store import Store, ThreadRef
 from bot.sync.rate import TokenBucket
 
@@ -303,8 +303,8 @@ class Poller:
             name = attachment.filename or f"attachment {attachment.id}"
             self.cards.note(
                 thread,
-                f":warning: I could not fetch the file {escape_mrkdwn(name)} from the helpdesk: "
-                f"{escape_mrkdwn(explain(fetched))}",
+                f":warning: I could not fetch the file {name} from the helpdesk: "
+                f"{explain(fetched)}",
             )
             return
         try:
@@ -320,8 +320,8 @@ class Poller:
             error = exc.response.get("error", "an error")
             self.cards.note(
                 thread,
-                f":warning: Slack refused the file {escape_mrkdwn(fetched.filename)} "
-                f"({escape_mrkdwn(error)}); it is in the helpdesk.",
+                f":warning: Slack refused the file {fetched.filename} "
+                f"({error}); it is in the helpdesk.",
             )
             return
         report.files += 1

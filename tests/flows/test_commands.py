@@ -127,7 +127,7 @@ def test_show_unknown_ticket_says_so(live: Harness) -> None:
 
 
 def test_show_without_id_asks_for_one(live: Harness) -> None:
-    assert "/ticket show <id>" in texts(live.client.command("show").json())
+    assert "/ticket show &lt;id&gt;" in texts(live.client.command("show").json())  # escaped
 
 
 def test_many_cold_modals_with_a_slow_helpdesk_all_open_before_their_trigger_expires(

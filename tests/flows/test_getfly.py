@@ -134,7 +134,7 @@ def test_show_and_list_take_ticket_codes(getfly: Harness) -> None:
     live.client.command("show TICKET-99999")
     missing = texts(live.slack.wait_for("response_url", count=2)[1].args)
     assert "#TICKET-99999" in missing and "does not know" in missing
-    assert "/ticket show <id>" in texts(live.client.command("show <bad id>").json())
+    assert "/ticket show &lt;id&gt;" in texts(live.client.command("show <bad id>").json())
 
     live.client.command("list")
     listed = texts(live.slack.wait_for("response_url", count=3)[2].args["blocks"])
