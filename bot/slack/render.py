@@ -5,13 +5,17 @@ Templates produce JSON: every interpolated value goes through the `json` filter
 
 Mrkdwn is escaped by default. Every mrkdwn text (the `md`, `section` and
 `context` macros, a message's `text`) goes through `mrkdwn_json`, which escapes
-`&`, `<` and `>` in anything that is not `Mrkdwn`: text the code built as mrkdwn
-itself. So nothing from a person or a helpdesk can ping `@channel`, `@here` or
-someone, or forge a link, unless code marks it as its own. Templates render with
-jinja2's autoescaping, so that text written in a template and joined with `~` to an
-escaped value (`x|mrkdwn`) stays marked and every other value joined to it is
-escaped; Python code builds mrkdwn with `Mrkdwn("... <#{}> ...").format(channel)`,
-whose `+`, `%`, `format` and `join` escape whatever is not `Mrkdwn`.
+`&`, `<` and `>` in anything that is not marked: `Mrkdwn`, text the code built as
+mrkdwn itself, or markup jinja2 built from a template. So nothing a person or a
+helpdesk wrote can ping `@channel`, `@here` or someone, or make a link.
+
+- In templates, a value needs nothing: joined with `~` to strings it is escaped
+  where it lands. `x|mrkdwn` marks x escaped; jinja2's autoescaping then escapes
+  whatever else a `~` joins to it (as HTML; `as_mrkdwn` gives the quotes back).
+  A link the bot makes is `url|link(label)`.
+- In Python, pass plain text (an f-string of anything is fine); where the bot's own
+  mrkdwn needs `<` (`<#C1>`), build `Mrkdwn("posted in <#{}>").format(channel)`:
+  `format`, `+`, `%` and `join` escape whatever is not `Mrkdwn`.
 """
 
 from __future__ import annotations
