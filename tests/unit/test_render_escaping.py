@@ -23,6 +23,7 @@ from bot.gateway import (
     Capabilities,
     Category,
     Conversation,
+    PriorityLevel,
     Tag,
     Ticket,
     TicketDetail,
@@ -72,6 +73,7 @@ def contexts(text: str) -> dict[str, dict[str, Any]]:
     )
     draft = filled(Draft, text)
     category = filled(Category, text)
+    priorities = [filled(PriorityLevel, text), filled(PriorityLevel, text)]
     return {
         "agent_reply.json.j2": {
             "author": text,
@@ -82,7 +84,7 @@ def contexts(text: str) -> dict[str, dict[str, Any]]:
             "cut_chars": 10,
             "ticket_id": text,
         },
-        "help.json.j2": {"capabilities": caps, "unknown": text},
+        "help.json.j2": {"capabilities": caps, "status_words": [text, text], "unknown": text},
         "home.json.j2": {},
         "loading_modal.json.j2": {"metadata": text},
         "lookup_failed_modal.json.j2": {"metadata": text, "reason": text},
@@ -91,8 +93,8 @@ def contexts(text: str) -> dict[str, dict[str, Any]]:
             "draft": draft,
             "categories": [category],
             "chosen_category": category,
-            "priorities": ["low", "medium", "high"],
-            "default_priority": "medium",
+            "priorities": priorities,
+            "chosen_priority": priorities[0],
             "max_subject_chars": 100,
             "max_attachment_bytes": 1024,
             "max_attachment_label": "1 KiB",
@@ -121,7 +123,7 @@ def contexts(text: str) -> dict[str, dict[str, Any]]:
             "category_name": text,
             "requester": text,
             "capabilities": caps,
-            "priorities": ["low", "medium", "high"],
+            "priorities": priorities,
             "tags": tags,
             "tag_names": [text, text],
             "footer": text,
@@ -129,6 +131,7 @@ def contexts(text: str) -> dict[str, dict[str, Any]]:
         "ticket_list.json.j2": {
             "page": TicketPage(tickets=[ticket, ticket], offset=10, limit=10, has_more=True),
             "status": text,
+            "status_name": text,
             "show_status": True,
         },
         "ticket_show.json.j2": {
@@ -136,6 +139,7 @@ def contexts(text: str) -> dict[str, dict[str, Any]]:
             "show_status": True,
             "category_name": text,
             "conversations": conversations,
+            "conversation_count": 5,
             "permalink": PERMALINK,
         },
     }
