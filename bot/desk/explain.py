@@ -12,6 +12,7 @@ from bot.gateway import (
     NotFound,
     NotOwner,
     OutcomeUnknown,
+    TooLarge,
     Unauthorized,
     Unavailable,
 )
@@ -43,6 +44,8 @@ def explain(error: GatewayError) -> str:
         return (
             "The helpdesk says this ticket belongs to another account, so the bot can't change it."
         )
+    if isinstance(error, TooLarge):
+        return f"It is larger than the {size_label(error.limit)} the bot fetches from the helpdesk."
     if isinstance(error, NotFound):
         return "The helpdesk does not know that ticket."
     return f"The helpdesk refused: {error.message}"
