@@ -1,4 +1,5 @@
-"""The Slack Web API client: retries 429s after Retry-After, and connection errors."""
+"""The Slack Web API client (retries 429s after Retry-After, and connection errors), and
+file downloads with the bot token: only from Slack's file host, streamed, bounded."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
 )
 
-from bot.gateway.http import read_bounded
+from bot.gateway.http import MAX_BODY_BYTES, read_bounded
 from bot.gateway.models import FileUpload
 
 WEB_API_TIMEOUT = 10
@@ -55,8 +56,6 @@ class FileRefused(Exception):
         self.name = name
 
 
-#: the most a download may hold when the helpdesk names no attachment limit
-DOWNLOAD_CEILING = 64 * 1024 * 1024
 #: a file host may send the bot elsewhere (a CDN): a few hops, never with the token
 MAX_REDIRECTS = 3
 DEFAULT_API_HOST = "slack.com"
@@ -98,7 +97,7 @@ def download_file(slack: WebClient, file: dict[str, object], limit: int | None) 
     """A file shared in Slack, fetched with the bot token (url_private needs it), from
     Slack's file host only, streamed and stopped once it passes `limit` bytes."""
     name = str(file.get("name") or "file")
-    bound = limit if limit is not None else DOWNLOAD_CEILING
+    bound = limit if limit is not None else MAX_BODY_BYTES  # the helpdesk names none
     size = file.get("size")
     if isinstance(size, int) and size > bound:
         raise FileTooLarge(name, bound)
