@@ -191,7 +191,7 @@ def test_socket_mode_stops_promptly_on_a_signal(
     with running(["socket"], env, tmp_path) as bot:
         wait_connected(fakes, bot)
         assert bot.stop(sig) == exit_code, bot.output()
-        assert bot.stopped_after < 5, bot.output()
+        assert bot.stopped_after is not None and bot.stopped_after < 5, bot.output()
         try:
             fakes.socket_mode.wait_closed(timeout=5)
         except AssertionError as error:

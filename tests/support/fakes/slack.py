@@ -80,7 +80,7 @@ class Call:
     headers: dict[str, str]
     time: float
     status: int = 200
-    response: JsonDict | None = None
+    response: JsonDict = field(default_factory=dict)
 
 
 @dataclass
@@ -362,7 +362,7 @@ class FakeSlack:
             headers=headers,
             time=arrived or time.monotonic(),
             status=status,
-            response=response,
+            response=response or {},
         )
         with self._arrived:
             self.calls.append(call)
@@ -958,9 +958,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except ValueError:
             self._send(400, b"invalid_payload", "text/plain")
             return
-        call = self.fake._record("response_url", args, headers)
-        call.response = {"ok": True}
-        self._send_json(200, call.response)
+        answer = {"ok": True}
+        self.fake._record("response_url", args, headers, response=answer)
+        self._send_json(200, answer)
 
     def _send_json(
         self, status: int, payload: JsonDict, extra: dict[str, str] | None = None
