@@ -20,7 +20,6 @@ REOPEN = "ticket_reopen"
 PRIORITY_SELECT = "ticket_priority"
 TAGS_SELECT = "ticket_tags"
 LIST_PAGE = "ticket_list_page"
-SHOW_TICKET = "ticket_show"
 
 #: block id of a card's action row is CARD_ACTIONS_PREFIX + ticket id
 CARD_ACTIONS_PREFIX = "card:"
