@@ -14,6 +14,9 @@ Fidelity notes (all deliberate, all like Slack):
   ``FakeSlack.views``) to build submissions;
 - ``url_private`` downloads without the bot token answer 200 with an HTML login page;
 - ``users.info`` leaves out ``profile.email`` unless the ``users:read.email`` scope is granted.
+
+The console has its own Slack (bot/runtime/console/fake_slack.py), apart on purpose: it
+ships with the bot and is under test itself, while this one records and steers every call.
 """
 
 from __future__ import annotations
