@@ -30,12 +30,12 @@ from tests.support.harness import (
     running_bot,
 )
 from tests.support.outbound import (
-    bot_env,
     conversations,
     delivered_reactions,
     linked_thread,
     message_event,
     reply,
+    serving_env,
     ticket_of,
     wait_until,
 )
@@ -319,7 +319,7 @@ def test_worker_killed_mid_delivery_and_restarted_delivers_once(
 ) -> None:
     thread = linked_thread(idle)
     ticket_id = ticket_of(idle, thread)
-    env = bot_env(idle.slack, idle.helpdesk, redis_url, idle.store.prefix)
+    env = serving_env(idle.slack, idle.helpdesk, redis_url, idle.store.prefix)
     idle.helpdesk.hang_next(1, 1.5, path_contains="ticket/conversation")
     first = BotProcess(["worker"], env, tmp_path, "worker-1")
     try:
