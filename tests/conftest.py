@@ -72,18 +72,20 @@ def _wait_for_redis(url: str) -> None:
 
 
 @pytest.fixture()
-def redis_prefix() -> str:
-    return f"test-{uuid.uuid4().hex[:12]}"
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A fresh key prefix for one test; its keys are deleted after it, passed or not."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    with redis.Redis.from_url(redis_url) as client:
+        for key in client.scan_iter(f"{prefix}:*"):
+            client.delete(key)
 
 
 @pytest.fixture()
 def store(redis_url: str, redis_prefix: str) -> Iterator[Store]:
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    store = Store(client, redis_prefix)
+    store = Store(redis.Redis.from_url(redis_url, decode_responses=True), redis_prefix)
     yield store
     store.close()
-    for key in client.scan_iter(f"{redis_prefix}:*"):
-        client.delete(key)
 
 
 @pytest.fixture()
@@ -93,6 +95,3 @@ def live(redis_url: str, redis_prefix: str) -> Iterator[object]:
 
     with running_bot(redis_url, redis_prefix) as harness:
         yield harness
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(f"{redis_prefix}:*"):
-        client.delete(key)

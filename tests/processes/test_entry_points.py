@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from tests.conftest import free_port
 from tests.support.fakes.epixel import FakeEpixel
@@ -60,15 +59,6 @@ def fakes() -> Iterator[Fakes]:
         yield Fakes(slack, socket_mode, helpdesk)
 
 
-@pytest.fixture()
-def prefix(redis_url: str, redis_prefix: str) -> Iterator[str]:
-    yield redis_prefix
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(f"{redis_prefix}:*"):
-        client.delete(key)
-    client.close()
-
-
 @contextmanager
 def running(args: list[str], env: dict[str, str], workdir: Path) -> Iterator[BotProcess]:
     bot = BotProcess(args, env, workdir)
@@ -100,9 +90,9 @@ def new_ticket_form(slack: FakeSlack) -> JsonDict:
 
 
 def test_socket_mode_serves_commands_actions_and_events(
-    fakes: Fakes, redis_url: str, prefix: str, tmp_path: Path
+    fakes: Fakes, redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
-    env = bot_env(fakes.slack, fakes.helpdesk, redis_url, prefix, SLACK_APP_TOKEN=APP_TOKEN)
+    env = bot_env(fakes.slack, fakes.helpdesk, redis_url, redis_prefix, SLACK_APP_TOKEN=APP_TOKEN)
     with running(["socket"], env, tmp_path) as bot:
         wait_connected(fakes, bot)
         opened = fakes.slack.calls_to("apps.connections.open")
@@ -149,10 +139,15 @@ def _check_block_action_and_event(fakes: Fakes) -> None:
     ("sig", "exit_code"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"]
 )
 def test_socket_mode_stops_promptly_on_a_signal(
-    sig: signal.Signals, exit_code: int, fakes: Fakes, redis_url: str, prefix: str, tmp_path: Path
+    sig: signal.Signals,
+    exit_code: int,
+    fakes: Fakes,
+    redis_url: str,
+    redis_prefix: str,
+    tmp_path: Path,
 ) -> None:
     """Also right after the link opened, while slack_sdk's connect() is still running."""
-    env = bot_env(fakes.slack, fakes.helpdesk, redis_url, prefix, SLACK_APP_TOKEN=APP_TOKEN)
+    env = bot_env(fakes.slack, fakes.helpdesk, redis_url, redis_prefix, SLACK_APP_TOKEN=APP_TOKEN)
     with running(["socket"], env, tmp_path) as bot:
         wait_connected(fakes, bot)
         assert bot.stop(sig) == exit_code, bot.output()
@@ -168,11 +163,11 @@ def test_socket_mode_stops_promptly_on_a_signal(
 
 
 def test_serve_runs_gunicorn_with_health_and_signed_requests(
-    fakes: Fakes, redis_url: str, prefix: str, tmp_path: Path
+    fakes: Fakes, redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
     port = free_port()
     env = bot_env(
-        fakes.slack, fakes.helpdesk, redis_url, prefix, SLACK_SIGNING_SECRET=SIGNING_SECRET
+        fakes.slack, fakes.helpdesk, redis_url, redis_prefix, SLACK_SIGNING_SECRET=SIGNING_SECRET
     )
     with running(["serve", "--port", str(port)], env, tmp_path) as bot:
         base = f"http://127.0.0.1:{port}"
@@ -189,12 +184,12 @@ def test_serve_runs_gunicorn_with_health_and_signed_requests(
 
 
 def test_serve_with_the_embedded_sandbox_runs_one_server_process(
-    fakes: Fakes, redis_url: str, prefix: str, tmp_path: Path
+    fakes: Fakes, redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
     """Two gunicorn workers would each start a sandbox: two web pages on one database."""
     port = free_port()
     env = bot_env(
-        fakes.slack, fakes.helpdesk, redis_url, prefix, SLACK_SIGNING_SECRET=SIGNING_SECRET
+        fakes.slack, fakes.helpdesk, redis_url, redis_prefix, SLACK_SIGNING_SECRET=SIGNING_SECRET
     )
     del env["TICKET_API_URL"]
     with running(["serve", "--port", str(port)], env, tmp_path) as bot:
@@ -204,13 +199,13 @@ def test_serve_with_the_embedded_sandbox_runs_one_server_process(
 
 
 def test_serve_finishes_acked_work_when_stopped(
-    fakes: Fakes, redis_url: str, prefix: str, tmp_path: Path
+    fakes: Fakes, redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
     """SIGTERM while a cold modal waits on a slow helpdesk: the form still replaces the
     loading view before the process exits (work after an ack is not dropped)."""
     port = free_port()
     env = bot_env(
-        fakes.slack, fakes.helpdesk, redis_url, prefix, SLACK_SIGNING_SECRET=SIGNING_SECRET
+        fakes.slack, fakes.helpdesk, redis_url, redis_prefix, SLACK_SIGNING_SECRET=SIGNING_SECRET
     )
     with running(["serve", "--port", str(port)], env, tmp_path) as bot:
         base = f"http://127.0.0.1:{port}"
@@ -231,13 +226,13 @@ def test_serve_finishes_acked_work_when_stopped(
 
 
 def test_no_argument_with_an_app_token_runs_socket_mode(
-    fakes: Fakes, redis_url: str, prefix: str, tmp_path: Path
+    fakes: Fakes, redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
     env = bot_env(
         fakes.slack,
         fakes.helpdesk,
         redis_url,
-        prefix,
+        redis_prefix,
         SLACK_APP_TOKEN=APP_TOKEN,
         PORT=str(free_port()),
     )
@@ -247,14 +242,14 @@ def test_no_argument_with_an_app_token_runs_socket_mode(
 
 
 def test_no_argument_without_an_app_token_serves_http(
-    fakes: Fakes, redis_url: str, prefix: str, tmp_path: Path
+    fakes: Fakes, redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
     port = free_port()
     env = bot_env(
         fakes.slack,
         fakes.helpdesk,
         redis_url,
-        prefix,
+        redis_prefix,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
         PORT=str(port),
     )

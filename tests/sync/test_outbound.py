@@ -50,13 +50,6 @@ def idle(redis_url: str, redis_prefix: str) -> Iterator[Harness]:
     """The bot without an outbox worker: what is written stays in the outbox."""
     with running_bot(redis_url, redis_prefix, outbox=None) as harness:
         yield harness
-    _forget(redis_url, redis_prefix)
-
-
-def _forget(redis_url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(f"{prefix}:*"):
-        client.delete(key)
 
 
 def start_worker(live: Harness, **timings: object) -> SyncWorker:
@@ -277,7 +270,6 @@ def test_helpdesk_503_for_seconds_then_recovering_delivers_once(
         wait_until(lambda: event["ts"] in delivered_reactions(live.slack), timeout=10)
         time.sleep(0.3)
         assert conversations(live.helpdesk, ticket_id) == ["Ada Lovelace: Still broken"]
-    _forget(redis_url, redis_prefix)
 
 
 def test_dead_letter_after_the_bound_shows_in_the_thread(redis_url: str, redis_prefix: str) -> None:
@@ -296,7 +288,6 @@ def test_dead_letter_after_the_bound_shows_in_the_thread(redis_url: str, redis_p
         assert len(dead) == 1 and "not answering" in dead[0].fields["reason"]
         assert live.store.outbox_pending() == 0
         assert conversations(live.helpdesk, ticket_id) == []
-    _forget(redis_url, redis_prefix)
 
 
 def test_refused_reply_is_dead_lettered_at_once(live: Harness) -> None:

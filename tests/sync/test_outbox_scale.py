@@ -98,6 +98,4 @@ def test_two_servers_and_two_workers_deliver_every_reply_exactly_once(
             client.close()
         for process in processes:
             process.kill()
-        for key in store.redis.scan_iter(f"{redis_prefix}:*"):
-            store.redis.delete(key)
         store.close()
