@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -15,12 +14,10 @@ import pytest
 import redis
 
 from bot.store import Store
+from tests.support.harness import Harness, running_bot
+from tests.support.processes import free_port
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["free_port"]  # also imported from here by older callers
 
 
 @pytest.fixture(scope="session")
@@ -89,9 +86,7 @@ def store(redis_url: str, redis_prefix: str) -> Iterator[Store]:
 
 
 @pytest.fixture()
-def live(redis_url: str, redis_prefix: str) -> Iterator[object]:
+def live(redis_url: str, redis_prefix: str) -> Iterator[Harness]:
     """The bot serving HTTP against fake Slack, the fake Epixel helpdesk and real Redis."""
-    from tests.support.harness import running_bot
-
     with running_bot(redis_url, redis_prefix) as harness:
         yield harness

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
 from tests.support.fakes.epixel import FakeEpixel
 from tests.support.fakes.slack import FakeSlack
 from tests.support.fakes.socket_mode import (
@@ -31,6 +30,7 @@ from tests.support.processes import (
     STARTUP_SECONDS,
     BotProcess,
     bot_env,
+    free_port,
     wait_until_healthy,
 )
 from tests.support.slack_requests import FORM, SignedClient

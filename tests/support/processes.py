@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,6 +21,13 @@ EXIT_SECONDS = 10.0
 STARTUP_SECONDS = 20.0
 #: what the bot reads from its environment: a child gets only what its test gives it
 OWN_ENV_PREFIXES = ("SLACK_", "TICKET_", "REDIS_", "OUTBOX_", "PORT", "LOG_LEVEL")
+
+
+def free_port() -> int:
+    """A loopback port free right now, for a server a test starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def bot_env(

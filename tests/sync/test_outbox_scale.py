@@ -16,7 +16,6 @@ import pytest
 import redis
 
 from bot.store import Store, ThreadRef
-from tests.conftest import free_port
 from tests.support.fakes.epixel import FakeEpixel
 from tests.support.fakes.slack import FakeSlack
 from tests.support.harness import BOT_TOKEN, SIGNING_SECRET
@@ -27,7 +26,7 @@ from tests.support.outbound import (
     serving_env,
     wait_until,
 )
-from tests.support.processes import BotProcess, wait_until_healthy
+from tests.support.processes import BotProcess, free_port, wait_until_healthy
 from tests.support.slack_requests import SignedClient
 
 REPLIES = 60
