@@ -19,6 +19,9 @@ from tests.support.processes import free_port
 
 __all__ = ["free_port"]  # also imported from here by older callers
 
+#: fixtures of the real helpdesk servers the tests start (tests/servers/)
+pytest_plugins = ["tests.support.server_django_helpdesk"]
+
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:

@@ -1,19 +1,20 @@
-"""Builds the Bolt app from the settings, the gateway and the store."""
+"""Builds the Bolt app around the desk services (bot/runtime/wiring.py supplies them)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltResponse
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 
 from bot.desk import Desk
-from bot.gateway import TicketGateway
-from bot.runtime.settings import Settings
+from bot.desk.deferred import Defer
+from bot.log_context import log_ids
 from bot.slack import listeners
-from bot.slack.client import build_client
-from bot.store import Store
+from bot.slack.listeners.events import MessageSink
 
 
 class _ClientGivenOnPurpose(logging.Filter):
@@ -28,24 +29,29 @@ _client_given_on_purpose = _ClientGivenOnPurpose()
 
 
 def build_app(
-    settings: Settings,
-    gateway: TicketGateway,
-    store: Store,
-    client: WebClient | None = None,
+    client: WebClient,
+    signing_secret: str,
+    desk: Desk,
+    replies: MessageSink,
+    after_ack: Defer,
 ) -> App:
-    client = client or build_client(
-        settings.SLACK_BOT_TOKEN.get_secret_value(), settings.SLACK_API_URL
-    )
-    secret = settings.SLACK_SIGNING_SECRET
+    """The Bolt app: every Slack surface registered, requests verified with `signing_secret`."""
     logging.getLogger("slack_bolt.App").addFilter(_client_given_on_purpose)
     app = App(
         client=client,
-        signing_secret=secret.get_secret_value() if secret else "",
+        signing_secret=signing_secret,
         token_verification_enabled=False,
         # listeners ack and hand everything else to after_ack, so running them on
         # the request's thread answers Slack without Bolt's 10 ms ack polling
         process_before_response=True,
     )
-    desk = Desk(gateway, store, client, ticket_channel=settings.TICKET_CHANNEL)
-    listeners.register(app, desk)
+    app.use(_with_request_ids)
+    listeners.register(app, desk, replies, after_ack)
     return app
+
+
+def _with_request_ids(body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse:
+    """Every line logged for this request (and for the work it hands on) names it."""
+    request_id = body.get("event_id") or body.get("trigger_id")
+    with log_ids(slack_request_id=str(request_id) if request_id else None):
+        return next()

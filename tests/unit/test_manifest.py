@@ -17,16 +17,18 @@ import yaml
 from slack_bolt import App
 from slack_sdk import WebClient
 
+from bot.runtime.after_ack import AfterAck
 from bot.slack import ids, listeners
 from bot.slack.client import SCOPES_USED
 from bot.slack.listeners.commands import COMMAND
 from bot.slack.listeners.events import SUBSCRIBED
+from bot.sync.replies import Replies
 from tests.support.flows import make_desk
 from tests.support.harness import Harness
 
 ROOT = Path(__file__).resolve().parents[2]
-#: Slack's published schema (MIT, see the LICENSE file next to it)
-SCHEMA = ROOT / "tests" / "support" / "slack-manifest.schema.1.0.0.json"
+#: Slack's published app-manifest schema, vendored with its licence
+SCHEMA = ROOT / "tests" / "support" / "slack" / "manifest.schema.1.0.0.json"
 
 #: every id in bot/slack/ids.py, by its name there
 IDS = {name: value for name, value in vars(ids).items() if name.isupper()}
@@ -64,11 +66,6 @@ class Registrations:
         return cast(list[str], found)
 
 
-def _built_on(registered: str, action_id: str) -> bool:
-    """`registered` is `action_id`, or `action_id` used as a stem (LIST_PAGE + "_next")."""
-    return registered == action_id or registered.startswith(f"{action_id}_")
-
-
 @pytest.fixture(scope="module")
 def manifest() -> dict[str, Any]:
     return dict(yaml.safe_load((ROOT / "app-manifest.yml").read_text()))
@@ -76,8 +73,10 @@ def manifest() -> dict[str, Any]:
 
 @pytest.fixture()
 def registered(live: Harness) -> Registrations:
-    recorder = Registrations()
-    listeners.register(cast(App, recorder), make_desk(live))
+    """The registrations as bot/runtime/wiring.py's build_slack_app makes them."""
+    recorder, after_ack, desk = Registrations(), AfterAck(), make_desk(live)
+    replies = Replies(live.store, live.gateway, desk.cards.note, after_ack)
+    listeners.register(cast(App, recorder), desk, replies, after_ack)
     return recorder
 
 
@@ -113,17 +112,15 @@ def test_interactivity_and_socket_mode_are_on(
 
 def test_every_id_in_the_ids_module_has_a_listener(registered: Registrations) -> None:
     assert READ_ON_SUBMIT <= ACTION_IDS
-    actions = registered.ids("action")
-    unheard = {a for a in ACTION_IDS - READ_ON_SUBMIT if not any(_built_on(r, a) for r in actions)}
+    unheard = ACTION_IDS - READ_ON_SUBMIT - set(registered.ids("action"))
     assert unheard == set(), "ids.py ids no listener answers; in READ_ON_SUBMIT if on purpose"
     assert set(registered.ids("view_closed")) == VIEW_IDS
     assert set(registered.ids("view_submission")) <= VIEW_IDS
 
 
 def test_every_listener_answers_an_id_of_the_ids_module(registered: Registrations) -> None:
-    registrations = registered.ids("action", "options")
-    strays = [r for r in registrations if not any(_built_on(r, a) for a in ACTION_IDS)]
-    assert strays == [], "give these ids a name in bot/slack/ids.py"
+    strays = set(registered.ids("action", "options")) - ACTION_IDS
+    assert strays == set(), "give these ids a name in bot/slack/ids.py"
 
 
 def test_every_subscribed_event_has_a_handler(live: Harness) -> None:
@@ -138,7 +135,8 @@ def test_every_registered_action_and_callback_id_is_routed(
 ) -> None:
     for action_id in registered.ids("action"):
         # malformed on purpose: the listener may fail after its ack; the route must exist
-        value = '{"status": null, "offset": 0}' if action_id.startswith(ids.LIST_PAGE) else "x"
+        paging = action_id in (ids.LIST_PAGE_PREVIOUS, ids.LIST_PAGE_NEXT)
+        value = '{"status": null, "offset": 0}' if paging else "x"
         response = live.client.block_action(
             {"type": "button", "action_id": action_id, "block_id": "b", "value": value}
         )
