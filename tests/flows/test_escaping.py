@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from bot.store import ThreadRef
-from tests.support.fakes.epixel import ApiError, FakeEpixel, RecordedRequest, Reply
+from tests.support.fakes.epixel import ApiError, FakeEpixel, RecordedRequest
+from tests.support.fakes.serving import Reply
 from tests.support.flows import create, notes_in, open_form, submit, wait_for_view
 from tests.support.harness import Harness, running_bot
 from tests.support.outbound import delivered_reactions, linked_thread, reply, wait_until

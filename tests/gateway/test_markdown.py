@@ -52,11 +52,11 @@ ALLOWED_HREF = re.compile(r"^(https?://|mailto:)", re.IGNORECASE)
 def careless_commonmark(text: str) -> str:
     renderer = MarkdownIt("commonmark", {"html": True})
     renderer.validateLink = lambda url: True  # type: ignore[method-assign]
-    return renderer.render(text)
+    return str(renderer.render(text))
 
 
 def careless_gruber(text: str) -> str:
-    return markdown.markdown(text)
+    return str(markdown.markdown(text))
 
 
 RENDERERS = [careless_commonmark, careless_gruber]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,7 +40,9 @@ def elsewhere() -> Iterator[FileHost]:
         yield host
 
 
-def remote_file(host: FileHost, file_id: str = "FREMOTE", name: str = "remote.pdf") -> dict:
+def remote_file(
+    host: FileHost, file_id: str = "FREMOTE", name: str = "remote.pdf"
+) -> dict[str, Any]:
     """A file object as Slack sends it for a remote file: its url_private is the member's."""
     return {
         "id": file_id,
