@@ -138,6 +138,7 @@ class NewTicketModal:
                     f"{file.get('name', 'The file')} is not stored in Slack; "
                     "attach a file uploaded to Slack."
                 )
+                continue
             size = file.get("size")
             if max_bytes and isinstance(size, int) and size > max_bytes:
                 errors[ids.ATTACHMENT_BLOCK] = (
