@@ -154,12 +154,11 @@ def mrkdwn_texts(rendered: Any, top: bool = True) -> list[str]:
     """Every text Slack reads as mrkdwn: text objects of type mrkdwn, a message's text."""
     found: list[str] = []
     if isinstance(rendered, dict):
-        if rendered.get("type") == "mrkdwn" or (top and "type" not in rendered):
-            found += [rendered["text"]] if isinstance(rendered.get("text"), str) else []
-        for key, value in rendered.items():
-            found += mrkdwn_texts(value, top=False) if key != "text" else []
-            if key == "text" and isinstance(value, dict):
-                found += mrkdwn_texts(value, top=False)
+        is_message = top and "type" not in rendered  # a view has a type, a message none
+        if (rendered.get("type") == "mrkdwn" or is_message) and "text" in rendered:
+            found.append(rendered["text"])
+        for value in rendered.values():
+            found += mrkdwn_texts(value, top=False)
     elif isinstance(rendered, list):
         for item in rendered:
             found += mrkdwn_texts(item, top=False)
