@@ -96,13 +96,15 @@ def make_poller(live: Harness, **settings: Any) -> Poller:
 
 
 def linked_ticket(live: Harness, subject: str = "Printer jam", *, legacy: bool = False) -> str:
-    """A helpdesk ticket with its card posted and linked, as the desk leaves it;
+    """A helpdesk ticket with its card posted and linked, as the desk leaves it, made
+    for U1 (Ada);
     `legacy`: linked before any poller existed (no sync state)."""
     ticket_id = str(live.helpdesk.add_ticket(subject, tags=[1]))
     desk = make_desk(live)
     ticket = live.gateway.get_ticket(ticket_id).ticket
     posted = desk.cards.slack.chat_postMessage(channel=CHANNEL, **desk.cards.render(ticket))
     live.store.link_thread(ticket_id, ThreadRef(posted["channel"], posted["ts"]))
+    live.store.remember_requester(ticket_id, "Ada Lovelace", "U1")
     if not legacy:
         live.store.start_sync(ticket_id, ticket.status, ticket.priority)
     return ticket_id

@@ -11,7 +11,7 @@ from bot.desk import Desk
 from bot.desk.deferred import Defer
 from bot.gateway import Status
 from bot.slack.forms import ModalContext
-from bot.slack.render import render, unescape_slack
+from bot.slack.render import escape_mrkdwn, render, unescape_slack
 
 COMMAND = "/ticket"
 STATUS_WORDS = {s.value: s for s in Status}
@@ -40,9 +40,9 @@ def register(app: App, desk: Desk, after_ack: Defer) -> None:
                 response_type="ephemeral",
             )
         elif sub == "list":
-            list_tickets(ack, rest, desk, respond, after_ack)
+            list_tickets(ack, command["user_id"], rest, desk, respond, after_ack)
         elif sub == "show":
-            show_ticket(ack, rest, desk, respond, after_ack)
+            show_ticket(ack, command["user_id"], rest, desk, respond, after_ack)
         elif sub in ("help", ""):
             ack(**desk.queries.help(), response_type="ephemeral")
         else:
@@ -54,22 +54,34 @@ def _can(desk: Desk, sub: str) -> bool:
     return caps.ticket_list if sub == "list" else caps.ticket_detail
 
 
-def list_tickets(ack: Ack, rest: str, desk: Desk, respond: Respond, after_ack: Defer) -> None:
-    if rest and rest.lower() not in STATUS_WORDS:
+def list_tickets(
+    ack: Ack, user_id: str, rest: str, desk: Desk, respond: Respond, after_ack: Defer
+) -> None:
+    """`/ticket list [STATUS] [all]`: the caller's tickets, or (`all`, agents) every one."""
+    words = rest.lower().split()
+    everyone = "all" in words
+    words = [w for w in words if w != "all"]
+    if len(words) > 1 or (words and words[0] not in STATUS_WORDS):
         ack(
             **_notice(
-                f"`{rest}` is not a status. Use `/ticket list`, or add open, processing or closed."
+                f"`{escape_mrkdwn(' '.join(words))}` is not a status. Use `/ticket list`, "
+                "or add open, processing or closed; `all` lists every ticket (agents)."
             ),
             response_type="ephemeral",
         )
         return
+    status = STATUS_WORDS[words[0]] if words else None
     ack(**_notice(":mag: Looking up tickets…"), response_type="ephemeral")
     after_ack(
-        lambda: desk.queries.list_tickets(STATUS_WORDS.get(rest.lower()), 0, respond, replace=True)
+        lambda: desk.queries.list_tickets(
+            user_id, status, 0, respond, everyone=everyone, replace=True
+        )
     )
 
 
-def show_ticket(ack: Ack, rest: str, desk: Desk, respond: Respond, after_ack: Defer) -> None:
+def show_ticket(
+    ack: Ack, user_id: str, rest: str, desk: Desk, respond: Respond, after_ack: Defer
+) -> None:
     ticket_id = rest.lstrip("#")
     if not TICKET_ID.fullmatch(ticket_id):
         ack(
@@ -78,7 +90,7 @@ def show_ticket(ack: Ack, rest: str, desk: Desk, respond: Respond, after_ack: De
         )
         return
     ack(**_notice(f":mag: Looking up ticket #{ticket_id}…"), response_type="ephemeral")
-    after_ack(lambda: desk.queries.show_ticket(ticket_id, respond))
+    after_ack(lambda: desk.queries.show_ticket(user_id, ticket_id, respond))
 
 
 def _notice(text: str) -> Any:
