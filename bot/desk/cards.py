@@ -140,7 +140,7 @@ class Cards:
         Nothing is remembered of a click that was refused or failed: it may be tried again."""
         ticket_id = self.store.ticket_for_thread(click.card)
         if ticket_id is None:
-            click.tell(":warning: This card is no longer linked to a ticket.")
+            click.tell(":warning: This card is not linked to a ticket.")
             return
         if not self.access.may_act(click.user_id, ticket_id):
             click.tell(f"Only the requester or an agent can {change.what}.")

@@ -56,7 +56,14 @@ def create(live: Harness, subject: str = "Printer jam", **extra: Any) -> Any:
     }
     response = submit(live, view, **answers)
     assert response.status_code == 200
-    return live.slack.wait_for("chat.postMessage")[0]
+    card = live.slack.wait_for("chat.postMessage")[0]
+    if card.status == 200 and card.response["ok"]:  # its buttons work once it is linked
+        posted = ThreadRef(card.response["channel"], card.response["ts"])
+        deadline = time.monotonic() + 5
+        while live.store.ticket_for_thread(posted) is None:
+            assert time.monotonic() < deadline, "the card was never linked to its ticket"
+            time.sleep(0.02)
+    return card
 
 
 def wait_for_view(live: Harness, callback_id: str, containing: str = "") -> dict[str, Any]:
