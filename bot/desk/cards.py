@@ -15,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 from bot.desk.access import Access
 from bot.desk.explain import explain
 from bot.desk.lookups import Lookups
-from bot.gateway import GatewayError, Priority, Status, Ticket, TicketGateway
+from bot.gateway import GatewayError, PriorityLevel, Ticket, TicketGateway, TicketStatus
 from bot.slack.render import escape_mrkdwn, render
 from bot.store import Store, ThreadRef
 from bot.store.keys import card_change_lock, click_claim
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 CLICK_CLAIM_TTL = 24 * 3600
 #: a ticket's change lock outlives no change; a crashed one frees it after this
 CHANGE_LOCK_TTL = 60
-#: how long a click waits for the ticket's change before it (a double click's first)
+#: how long a click waits for the ticket's change under way (a double click's first)
 CHANGE_WAIT = 30.0
 WAIT_STEP = 0.05
 
@@ -43,45 +43,38 @@ class Click:
     #: this very interaction (Slack's action_ts of it): one click is handled once
     interaction: str
 
-    def tell(self, text: str) -> None:
-        """An ephemeral line to whoever clicked; `text` is mrkdwn, already escaped."""
-        self.respond(
-            **render("notice.json.j2", text=text, details=None),
-            response_type="ephemeral",
-            replace_original=False,
-        )
-
 
 @dataclass(frozen=True)
 class Change:
     """One change a card asks the helpdesk for."""
 
-    #: what the refusal names: "close this ticket"
+    #: what a refusal names: "close this ticket"
     what: str
     apply: Callable[[str], None]
     #: the thread note's verb phrase: "closed the ticket"
     done: str
-    #: True when the state the card shows already has this change (a double click's
-    #: second click, or a click on a card older than the last change): nothing to do
-    shown_in: Callable[[dict[str, str]], bool] = lambda state: False
     #: the status just set, shown on the card when the helpdesk's answers do not say it
-    status_set: Status | None = None
+    status_set: TicketStatus | None = None
+    #: the priority just set
+    priority_set: PriorityLevel | None = None
+
+    def shown_in(self, state: dict[str, str]) -> bool:
+        """The card shows this change already (a double click's second click, or a click
+        on a card older than the last change): nothing to do."""
+        if self.status_set is not None:
+            return state.get("status") == self.status_set.id
+        if self.priority_set is not None:
+            return state.get("priority") == self.priority_set.id
+        return False
 
 
+@dataclass
 class Cards:
-    def __init__(
-        self,
-        gateway: TicketGateway,
-        store: Store,
-        slack: WebClient,
-        lookups: Lookups,
-        access: Access,
-    ) -> None:
-        self.gateway = gateway
-        self.store = store
-        self.slack = slack
-        self.lookups = lookups
-        self.access = access
+    gateway: TicketGateway
+    store: Store
+    slack: WebClient
+    lookups: Lookups
+    access: Access
 
     def render(self, ticket: Ticket, footer: str | None = None) -> Any:
         """The card's message: ticket fields, and the controls the helpdesk allows."""
@@ -92,58 +85,61 @@ class Cards:
             category_name=ticket.category_name or self.lookups.category_name(ticket.category_id),
             requester=self.store.requester_of(ticket.id),
             capabilities=self.gateway.capabilities,
-            priorities=[p.value for p in self.lookups.priorities()],
+            priorities=self.lookups.priorities(),
             tags=tags,
             tag_names=[t.name for t in tags if t.id in ticket.tag_ids],
             footer=footer,
         )
 
-    def change_status(self, status: Status, click: Click) -> None:
-        closing = status is Status.CLOSED
-        self._change(
-            Change(
-                "close this ticket" if closing else "reopen this ticket",
-                lambda ticket_id: self.gateway.set_status(ticket_id, status),
-                f"{'closed' if closing else 'reopened'} the ticket",
-                shown_in=lambda state: state.get("status") == status.value,
-                status_set=status,
-            ),
-            click,
+    def change_status(self, closing: bool, click: Click) -> None:
+        """Close or Reopen: the helpdesk's own closing or reopening status."""
+        caps = self.gateway.capabilities
+        status = caps.closing_status() if closing else caps.reopening_status()
+        verb = "closed" if closing else "reopened"
+        if status is None:
+            _refuse(click, f"This helpdesk has no status to mark a ticket {verb}.")
+            return
+        change = Change(
+            "close this ticket" if closing else "reopen this ticket",
+            lambda ticket_id: self.gateway.set_status(ticket_id, status),
+            f"{verb} the ticket",
+            status_set=status,
         )
+        self._change(change, click)
 
-    def change_priority(self, priority: Priority, click: Click) -> None:
-        self._change(
-            Change(
-                "change this ticket's priority",
-                lambda ticket_id: self.gateway.update_ticket(ticket_id, priority=priority),
-                f"set the priority to {priority.value.capitalize()}",
-                shown_in=lambda state: state.get("priority") == priority.value,
-            ),
-            click,
+    def change_priority(self, priority_id: str, click: Click) -> None:
+        priority = self.lookups.priority(priority_id)
+        if priority is None:
+            _refuse(click, "This helpdesk has no such priority any more.")
+            return
+        change = Change(
+            "change this ticket's priority",
+            lambda ticket_id: self.gateway.update_ticket(ticket_id, priority=priority),
+            f"set the priority to {escape_mrkdwn(priority.label)}",
+            priority_set=priority,
         )
+        self._change(change, click)
 
     def change_tags(self, tag_ids: list[str], click: Click) -> None:
         names = [t.name for t in self.lookups.tags() if t.id in tag_ids]
-        self._change(
-            Change(
-                "change this ticket's tags",
-                lambda ticket_id: self.gateway.update_ticket(ticket_id, tag_ids=tag_ids),
-                "set the tags to " + (", ".join(names) or "none"),
-            ),
-            click,
+        change = Change(
+            "change this ticket's tags",
+            lambda ticket_id: self.gateway.update_ticket(ticket_id, tag_ids=tag_ids),
+            "set the tags to " + (", ".join(names) or "none"),
         )
+        self._change(change, click)
 
     def _change(self, change: Change, click: Click) -> None:
         """The ticket linked to the card (never one the request names), changed by whoever
         may; one change per click; the card updated in place; a line in the thread.
 
-        Nothing is remembered of a click that was refused or failed: it may be tried again."""
+        Nothing is kept of a click that was refused or failed: it may be tried again."""
         ticket_id = self.store.ticket_for_thread(click.card)
         if ticket_id is None:
-            click.tell(":warning: This card is not linked to a ticket.")
+            _refuse(click, "This card is not linked to a ticket.")
             return
         if not self.access.may_act(click.user_id, ticket_id):
-            click.tell(f"Only the requester or an agent can {change.what}.")
+            _tell(click, f"Only the requester or an agent can {change.what}.")
             return
         claim = click_claim(f"{click.user_id}:{click.interaction}")
         if not self.store.claim(claim, CLICK_CLAIM_TTL):
@@ -157,28 +153,37 @@ class Cards:
                 self.store.release(claim)
 
     def _apply(self, ticket_id: str, change: Change, click: Click) -> bool:
-        """True when the change is made and shown (or was already)."""
-        if change.shown_in(self.store.poll_states([ticket_id])[0]):
-            return True  # a double click's second: the first made this change
+        """True when the change is made and the card shows it (or showed it already).
+
+        The change is recorded as the thread's state before the helpdesk is asked: a
+        helpdesk that pushes (a webhook) may have it read back before this returns, and
+        the sync must not announce it as made in the helpdesk. When the helpdesk refuses,
+        or Slack does not update the card, the state before comes back: the poller then
+        sees what the card lacks, and repairs it."""
+        before = self.store.poll_states([ticket_id])[0]
+        if change.shown_in(before):
+            return True
+        if before:
+            expected = _expected(before, change.status_set, change.priority_set)
+            self.store.remember_ticket_state(ticket_id, *expected)
         try:
             change.apply(ticket_id)
             ticket = self.gateway.get_ticket(ticket_id).ticket
-        except GatewayError as exc:
-            click.tell(f":warning: {escape_mrkdwn(explain(exc))}")
-            return False
-        if change.status_set is not None and not self.gateway.capabilities.status_in:
-            ticket = ticket.model_copy(update={"status": change.status_set})
-        try:
+            if change.status_set is not None and not self.gateway.capabilities.status_in:
+                ticket = ticket.model_copy(update={"status": change.status_set})
             self.slack.chat_update(
                 channel=click.card.channel, ts=click.card.ts, **self.render(ticket)
             )
-        except (SlackApiError, OSError) as exc:
-            log.warning("ticket %s changed but its card was not updated: %s", ticket_id, exc)
-            click.tell(":warning: Done in the helpdesk, but Slack did not update the card yet.")
+        except (GatewayError, SlackApiError, OSError) as exc:
+            if before:
+                self.store.remember_ticket_state(ticket_id, *_expected(before, None, None))
+            if isinstance(exc, GatewayError):
+                _refuse(click, explain(exc))
+            else:
+                log.warning("ticket %s: its card was not updated (%s)", ticket_id, exc)
+                _refuse(click, "Done in the helpdesk, but Slack did not update the card yet.")
             return False
-        # recorded only once the card shows it: after a failed update the poller still
-        # sees a difference, and repairs the card
-        self.store.remember_ticket_state(ticket.id, ticket.status, ticket.priority)
+        self.store.remember_ticket_state(ticket.id, *ticket_state(ticket))
         who = self.lookups.person(click.user_id).name
         self.note(click.card, f"{escape_mrkdwn(who)} {change.done}.")
         return True
@@ -202,3 +207,35 @@ class Cards:
         self.slack.chat_postMessage(
             channel=thread.channel, thread_ts=thread.ts, **render("thread_note.json.j2", text=text)
         )
+
+
+def _refuse(click: Click, text: str) -> None:
+    """An ephemeral warning to whoever clicked; `text` is plain."""
+    _tell(click, f":warning: {escape_mrkdwn(text)}")
+
+
+def _tell(click: Click, text: str) -> None:
+    """An ephemeral line to whoever clicked; `text` is mrkdwn, already escaped."""
+    click.respond(
+        **render("notice.json.j2", text=text, details=None),
+        response_type="ephemeral",
+        replace_original=False,
+    )
+
+
+def ticket_state(ticket: Ticket) -> tuple[str, str | None, bool]:
+    """What the store keeps of a ticket's state: status id, priority id, closed or not."""
+    priority = ticket.priority.id if ticket.priority else None
+    return ticket.status.id, priority, ticket.status.is_closed
+
+
+def _expected(
+    recorded: dict[str, str], status: TicketStatus | None, priority: PriorityLevel | None
+) -> tuple[str, str | None, bool]:
+    """The state a recorded one becomes with this status and priority set."""
+    if status is None:
+        status_id, closed = recorded.get("status", ""), bool(recorded.get("closed_at"))
+    else:
+        status_id, closed = status.id, status.is_closed
+    priority_id = priority.id if priority else recorded.get("priority") or None
+    return status_id, priority_id, closed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk import WebClient
@@ -12,7 +13,15 @@ from slack_sdk.errors import SlackApiError
 from bot.desk.access import Access
 from bot.desk.explain import explain
 from bot.desk.lookups import Lookups
-from bot.gateway import GatewayError, NotFound, Status, Ticket, TicketGateway, TicketPage
+from bot.gateway import (
+    GatewayError,
+    NotFound,
+    StatusKind,
+    Ticket,
+    TicketGateway,
+    TicketPage,
+    TicketStatus,
+)
 from bot.slack.render import escape_mrkdwn, render
 from bot.store import Store
 
@@ -25,27 +34,38 @@ MAX_SCANNED_PAGES = 20
 SHOWN_CONVERSATIONS = 5
 
 Respond = Callable[..., Any]
+StatusFilter = TicketStatus | StatusKind | None
 
 
+@dataclass
 class Queries:
-    def __init__(
-        self,
-        gateway: TicketGateway,
-        store: Store,
-        slack: WebClient,
-        lookups: Lookups,
-        access: Access,
-    ) -> None:
-        self.gateway = gateway
-        self.store = store
-        self.slack = slack
-        self.lookups = lookups
-        self.access = access
+    gateway: TicketGateway
+    store: Store
+    slack: WebClient
+    lookups: Lookups
+    access: Access
+
+    def status_filter(self, word: str) -> TicketStatus | StatusKind | None:
+        """What `/ticket list WORD` lists: `open`, `pending` or `closed` (every status of
+        that kind), else one of the helpdesk's own statuses by name; None: neither."""
+        statuses = self.gateway.capabilities.statuses
+        folded = word.strip().casefold()
+        kind = next((k for k in StatusKind if k.value == folded), None)
+        if kind is not None and any(s.kind is kind for s in statuses):
+            return kind
+        return self.gateway.capabilities.status_by_word(word)
+
+    def status_words(self) -> list[str]:
+        """The words `/ticket list` takes: the kinds this helpdesk has, then its statuses."""
+        statuses = self.gateway.capabilities.statuses
+        kinds = [k.value for k in StatusKind if any(s.kind is k for s in statuses)]
+        names = [s.name for s in statuses if s.name.casefold() not in kinds]
+        return kinds + names
 
     def list_tickets(
         self,
         user_id: str,
-        status: Status | None,
+        status_word: str | None,
         offset: int,
         respond: Respond,
         *,
@@ -58,6 +78,7 @@ class Queries:
             text = "Only agents can list every ticket. `/ticket list` lists yours."
             respond(**_warning(text), response_type="ephemeral", replace_original=replace)
             return
+        status = self.status_filter(status_word) if status_word else None
         try:
             if everyone:
                 page = self.gateway.list_tickets(status=status, offset=offset, limit=LIST_PAGE_SIZE)
@@ -69,13 +90,14 @@ class Queries:
         message = render(
             "ticket_list.json.j2",
             page=page,
-            status=status.value if status else None,
+            status=status_word if status else None,
+            status_name=status.name if isinstance(status, TicketStatus) else status,
             everyone=everyone,
             show_status=self.gateway.capabilities.status_in,
         )
         respond(**message, response_type="ephemeral", replace_original=replace)
 
-    def _own_tickets(self, user_id: str, status: Status | None, offset: int) -> TicketPage:
+    def _own_tickets(self, user_id: str, status: StatusFilter, offset: int) -> TicketPage:
         """A page of the tickets the bot created for `user_id` (the store's record of
         them, newest first), as the helpdesk has them now."""
         wanted = offset + LIST_PAGE_SIZE + 1  # one more tells whether there is a next page
@@ -91,7 +113,7 @@ class Queries:
             has_more=len(found) > offset + LIST_PAGE_SIZE,
         )
 
-    def _own_by_id(self, own: list[str], status: Status | None, wanted: int) -> list[Ticket]:
+    def _own_by_id(self, own: list[str], status: StatusFilter, wanted: int) -> list[Ticket]:
         """Read newest first, a few at a time, until `wanted` match `status`."""
         found: list[Ticket] = []
         with ThreadPoolExecutor(max_workers=OWN_LOOKUPS) as pool:
@@ -99,7 +121,7 @@ class Queries:
                 if len(found) >= wanted:
                     break
                 for ticket in pool.map(self._ticket_or_none, own[start : start + OWN_LOOKUPS]):
-                    if ticket is not None and (status is None or ticket.status is status):
+                    if ticket is not None and _matches(ticket, status):
                         found.append(ticket)
         return found[:wanted]
 
@@ -109,7 +131,7 @@ class Queries:
         except NotFound:
             return None  # deleted in the helpdesk: not listed
 
-    def _own_from_list(self, own: set[str], status: Status | None, wanted: int) -> list[Ticket]:
+    def _own_from_list(self, own: set[str], status: StatusFilter, wanted: int) -> list[Ticket]:
         """Helpdesks that list but cannot show one ticket: their list, read for `own`."""
         found: list[Ticket] = []
         offset = 0
@@ -136,6 +158,8 @@ class Queries:
             text = f"Ticket #{escape_mrkdwn(ticket_id)}: {explain(exc)}"
             respond(**_warning(text), response_type="ephemeral")
             return
+        # internal notes stay in the helpdesk: whoever asked may be the requester
+        public = [c for c in detail.conversations if c.public]
         respond(
             **render(
                 "ticket_show.json.j2",
@@ -143,7 +167,8 @@ class Queries:
                 show_status=self.gateway.capabilities.status_in,
                 category_name=detail.ticket.category_name
                 or self.lookups.category_name(detail.ticket.category_id),
-                conversations=detail.conversations[-SHOWN_CONVERSATIONS:],
+                conversations=public[-SHOWN_CONVERSATIONS:],
+                conversation_count=len(public),
                 permalink=self._permalink(ticket_id),
             ),
             response_type="ephemeral",
@@ -160,10 +185,23 @@ class Queries:
         return str(answer["permalink"])
 
     def help(self, unknown: str | None = None) -> Any:
-        return render("help.json.j2", capabilities=self.gateway.capabilities, unknown=unknown)
+        return render(
+            "help.json.j2",
+            capabilities=self.gateway.capabilities,
+            status_words=[w.casefold() for w in self.status_words()],
+            unknown=unknown,
+        )
 
     def home(self) -> Any:
         return render("home.json.j2")
+
+
+def _matches(ticket: Ticket, status: StatusFilter) -> bool:
+    if status is None:
+        return True
+    if isinstance(status, StatusKind):
+        return ticket.status.kind is status
+    return ticket.status.id == status.id
 
 
 def _unknown(ticket_id: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,7 +19,7 @@ REQUIREMENTS = {
     "SLACK_APP_TOKEN": "an app-level token starting with xapp- (Socket Mode)",
     "SLACK_API_URL": "an http(s) URL ending in /, e.g. https://slack.com/api/",
     "REDIS_URL": "a redis://, rediss:// or unix:// URL",
-    "TICKET_BACKEND": "one of: epixel, getfly, ispcrm, keliweb",
+    "TICKET_BACKEND": "one of: epixel, getfly, ispcrm, keliweb, django-helpdesk",
     "TICKET_API_URL": "the helpdesk API's base URL with prefix and version, "
     "e.g. https://desk.example.com/api/v1/",
     "TICKET_API_KEY": "the helpdesk API key",
@@ -28,6 +28,11 @@ REQUIREMENTS = {
     "TICKET_API_PASSWORD": "the helpdesk login password",
     "TICKET_API_CLIENT_ID": "the OAuth client id",
     "TICKET_API_CLIENT_SECRET": "the OAuth client secret",
+    "TICKET_WEBHOOK_SECRET": "16 or more letters, digits, '-', '_' or '.' (a URL path segment), "
+    "e.g. from `openssl rand -hex 16`",
+    "DJANGO_HELPDESK_QUEUES": "the category dropdown as django-helpdesk queue id=name pairs, "
+    "e.g. 1=IT Support,2=Facilities",
+    "DJANGO_HELPDESK_EXTENSIONS": "the file extensions django-helpdesk takes, e.g. .txt,.pdf,.png",
     "TICKET_CHANNEL": "a channel id such as C0123456789",
     "TICKET_AGENTS": "Slack user ids (U…) and user group ids (S…), comma-separated, "
     "e.g. U0123ABCD,S0456EFGH",
@@ -36,6 +41,7 @@ REQUIREMENTS = {
     "TICKET_SYNC_CLOSED_DAYS": "a number of days, 0 or more",
     "PORT": "a TCP port number from 1 to 65535",
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
+    "LOG_FORMAT": "text, or json (one JSON object a line)",
     "REDIS_PREFIX": "a key prefix of letters, digits, '-', '_' or ':'",
     "OUTBOX_LANES": "a whole number of delivery threads",
     "OUTBOX_READ_AHEAD": "a whole number of entries per lane",
@@ -91,6 +97,7 @@ class Backend(StrEnum):
     GETFLY = "getfly"
     ISPCRM = "ispcrm"
     KELIWEB = "keliweb"
+    DJANGO_HELPDESK = "django-helpdesk"
 
 
 class Settings(BaseSettings):
@@ -115,17 +122,30 @@ class Settings(BaseSettings):
     TICKET_API_CLIENT_SECRET: SecretStr | None = None
     TICKET_CHANNEL: str | None = None
     TICKET_AGENTS: str = ""
+    #: unset: POST /hooks/… answers 404
+    TICKET_WEBHOOK_SECRET: SecretStr | None = None
     TICKET_SYNC_INTERVAL: int = Field(default=15, ge=1)
     TICKET_SYNC_RATE: float = Field(default=20.0, gt=0)
     TICKET_SYNC_CLOSED_DAYS: float = Field(default=7.0, ge=0)
     PORT: int = Field(default=3000, ge=1, le=65535)
     LOG_LEVEL: str = "INFO"
+    LOG_FORMAT: Literal["text", "json"] = "text"
 
     @field_validator("SLACK_BOT_TOKEN")
     @classmethod
     def _bot_token(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().startswith("xoxb-"):
             raise ValueError("bad prefix")
+        return value
+
+    @field_validator("TICKET_WEBHOOK_SECRET")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        secret = value.get_secret_value()
+        if len(secret) < 16 or not all(c.isalnum() or c in "-_." for c in secret):
+            raise ValueError("too short, or not usable in a URL path")
         return value
 
     @field_validator("SLACK_APP_TOKEN")
@@ -197,6 +217,7 @@ class Settings(BaseSettings):
             self.TICKET_API_TOKEN,
             self.TICKET_API_PASSWORD,
             self.TICKET_API_CLIENT_SECRET,
+            self.TICKET_WEBHOOK_SECRET,
             self.REDIS_URL,
         ]
         return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]

@@ -21,6 +21,7 @@ from bot.slack.app import build_app
 from bot.slack.client import build_client
 from bot.store import Store, connect
 from bot.sync.replies import Replies
+from bot.sync.webhooks import WebhookReceiver
 
 if TYPE_CHECKING:
     from bot.sandbox import Sandbox
@@ -64,7 +65,8 @@ class Runtime:
     sandbox: Sandbox | None = None
 
     def wsgi(self) -> WebApp:
-        return WebApp(SlackRequestHandler(self.app), self.store, self.gateway)
+        hooks = WebhookReceiver.from_settings(self.settings, self.gateway, self.store)
+        return WebApp(SlackRequestHandler(self.app), self.store, self.gateway, hooks)
 
     def start_worker(self) -> SyncWorker:
         """The sync worker (outbox + poller) on threads of this process, on this store."""
@@ -84,7 +86,7 @@ def start(*required: str, settings: Settings | None = None) -> Runtime:
     """Everything a serving process needs; `ConfigError` names what is missing."""
     settings = settings or load_settings()
     require(settings, *required)
-    logs.configure(settings.LOG_LEVEL, settings.secrets())
+    logs.configure(settings.LOG_LEVEL, settings.secrets(), settings.LOG_FORMAT)
     gateway = build_gateway(settings)
     store = connect(settings.redis_url, settings.REDIS_PREFIX)
     after_ack = AfterAck()

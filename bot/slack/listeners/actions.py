@@ -10,7 +10,6 @@ from slack_bolt import Ack, App, Respond
 from bot.desk import Desk
 from bot.desk.cards import Click
 from bot.desk.deferred import Defer
-from bot.gateway import Priority, Status
 from bot.slack import ids
 from bot.slack.forms import ModalContext
 from bot.store import ThreadRef
@@ -30,16 +29,16 @@ def register(app: App, desk: Desk, after_ack: Defer) -> None:
     @app.action(ids.REOPEN)
     def status(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
         ack()
-        wanted = Status.CLOSED if action["action_id"] == ids.CLOSE else Status.OPEN
+        closing = action["action_id"] == ids.CLOSE
         # parsed after the ack: a malformed payload must not fail the acked request
-        after_ack(lambda: desk.cards.change_status(wanted, _click(action, body, respond)))
+        after_ack(lambda: desk.cards.change_status(closing, _click(action, body, respond)))
 
     @app.action(ids.PRIORITY_SELECT)
     def priority(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
         ack()
         after_ack(
             lambda: desk.cards.change_priority(
-                Priority(action["selected_option"]["value"]), _click(action, body, respond)
+                str(action["selected_option"]["value"]), _click(action, body, respond)
             )
         )
 
@@ -60,7 +59,7 @@ def register(app: App, desk: Desk, after_ack: Defer) -> None:
 
         def show_page() -> None:
             where = json.loads(action["value"])
-            status = Status(where["status"]) if where.get("status") else None
+            status = str(where["status"]) if where.get("status") else None
             desk.queries.list_tickets(
                 body["user"]["id"],
                 status,

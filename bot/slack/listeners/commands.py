@@ -9,12 +9,10 @@ from slack_bolt import Ack, App, Respond
 
 from bot.desk import Desk
 from bot.desk.deferred import Defer
-from bot.gateway import Status
 from bot.slack.forms import ModalContext
 from bot.slack.render import escape_mrkdwn, render, unescape_slack
 
 COMMAND = "/ticket"
-STATUS_WORDS = {s.value: s for s in Status}
 #: a ticket id as any helpdesk writes it: digits (Epixel) or a code such as TICKET-12345
 TICKET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -58,25 +56,30 @@ def list_tickets(
     ack: Ack, user_id: str, rest: str, desk: Desk, respond: Respond, after_ack: Defer
 ) -> None:
     """`/ticket list [STATUS] [all]`: the caller's tickets, or (`all`, agents) every one."""
-    words = rest.lower().split()
-    everyone = "all" in words
-    words = [w for w in words if w != "all"]
-    if len(words) > 1 or (words and words[0] not in STATUS_WORDS):
+    status, everyone = _without_all(rest)
+    if status and desk.queries.status_filter(status) is None:
+        words = ", ".join(desk.queries.status_words())
         ack(
             **_notice(
-                f"`{escape_mrkdwn(' '.join(words))}` is not a status. Use `/ticket list`, "
-                "or add open, processing or closed; `all` lists every ticket (agents)."
+                f"`{escape_mrkdwn(status)}` is not a status. Use `/ticket list`, or add one "
+                f"of: {escape_mrkdwn(words)}; `all` lists every ticket (agents)."
             ),
             response_type="ephemeral",
         )
         return
-    status = STATUS_WORDS[words[0]] if words else None
     ack(**_notice(":mag: Looking up tickets…"), response_type="ephemeral")
     after_ack(
         lambda: desk.queries.list_tickets(
-            user_id, status, 0, respond, everyone=everyone, replace=True
+            user_id, status or None, 0, respond, everyone=everyone, replace=True
         )
     )
+
+
+def _without_all(rest: str) -> tuple[str, bool]:
+    """The status words of `/ticket list`, and whether `all` came with them."""
+    words = rest.split()
+    everyone = [w for w in words if w.lower() == "all"] != []
+    return " ".join(w for w in words if w.lower() != "all"), everyone
 
 
 def show_ticket(
