@@ -20,7 +20,7 @@ from tests.support.flows import (
     texts,
     wait_for_view,
 )
-from tests.support.harness import Harness, running_bot
+from tests.support.harness import TEST_OUTBOX, Harness, running_bot
 
 
 @pytest.fixture()
@@ -298,3 +298,20 @@ def test_the_card_arrives_once_and_linked_after_slack_fails_its_post(
     ticket_id = str(next(iter(live.helpdesk.tickets)))
     thread = live.store.thread_for_ticket(ticket_id)
     assert thread is not None and thread.ts == posts[-1].response["ts"]
+
+
+def test_a_card_slack_never_takes_is_given_up_saying_the_ticket_exists(
+    redis_url: str, redis_prefix: str
+) -> None:
+    quick = TEST_OUTBOX.model_copy(update={"max_attempts": 2})
+    with running_bot(redis_url, redis_prefix, outbox=quick) as live:
+        live.slack.server_error_next("chat.postMessage", 500, count=6)  # 2 attempts, 3 tries each
+        view = open_form(live, "Printer jam")
+        submit(live, view, description_input="d", category_input="1")
+
+        result = wait_for_view(live, "ticket_new_result", "its card was not posted")
+        ticket_id = str(next(iter(live.helpdesk.tickets)))
+        assert f"#{ticket_id}" in texts(result) and "not created" not in texts(result)
+        told = texts(live.slack.wait_for("response_url")[0].args)
+        assert "its card was not posted" in told and "500" in told
+        assert len(live.helpdesk.tickets) == 1 and live.slack.messages["C1"] == []
