@@ -78,7 +78,7 @@ def list_tickets(
 def _without_all(rest: str) -> tuple[str, bool]:
     """The status words of `/ticket list`, and whether `all` came with them."""
     words = rest.split()
-    everyone = [w for w in words if w.lower() == "all"] != []
+    everyone = any(w.lower() == "all" for w in words)
     return " ".join(w for w in words if w.lower() != "all"), everyone
 
 
