@@ -1,5 +1,7 @@
-"""The Slack Web API client (retries 429s after Retry-After, and connection errors), and
-file downloads with the bot token: only from Slack's file host, streamed, bounded."""
+"""The Slack Web API client: retries 429s after Retry-After, 5xx answers and connection
+errors with slack_sdk's own retry handlers; what still fails after them is the caller's
+(a card's post, for one, is retried by the outbox). And file downloads with the bot
+token: only from Slack's file host, streamed, bounded."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
 )
 
 from bot.gateway.http import MAX_BODY_BYTES, read_bounded
@@ -26,6 +29,11 @@ SCOPES_USED = {
     "groups:history": "replies in ticket threads of private channels (message.groups)",
     "reactions:write": "a reaction on each reply once it reached the helpdesk, or failed to",
     "files:write": "helpdesk attachments uploaded into the ticket's thread",
+    "usergroups:read": "members of user groups named in TICKET_AGENTS (usergroups.users.list)",
+    "channels:read": "who may see a ticket whose card is in a public channel "
+    "(conversations.members)",
+    "groups:read": "who may see a ticket whose card is in a private channel "
+    "(conversations.members)",
 }
 
 
@@ -36,6 +44,7 @@ def build_client(token: str, api_url: str) -> WebClient:
         timeout=WEB_API_TIMEOUT,
         retry_handlers=[
             ConnectionErrorRetryHandler(max_retry_count=2),
+            ServerErrorRetryHandler(max_retry_count=2),
             RateLimitErrorRetryHandler(max_retry_count=3),
         ],
     )

@@ -132,6 +132,7 @@ def contexts(text: str) -> dict[str, dict[str, Any]]:
             "page": TicketPage(tickets=[ticket, ticket], offset=10, limit=10, has_more=True),
             "status": text,
             "status_name": text,
+            "everyone": True,
             "show_status": True,
         },
         "ticket_show.json.j2": {
