@@ -1,7 +1,7 @@
 """Sentences for people: a helpdesk error, a file size, a channel Slack would not post in.
 
-Never a traceback, never a secret. The results are plain text: escape them
-(`escape_mrkdwn`) before they go into mrkdwn.
+Never a traceback, never a secret. The results are plain text: the render layer
+escapes them wherever they go into mrkdwn (bot/slack/render.py).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from bot.gateway import (
     NotFound,
     NotOwner,
     OutcomeUnknown,
+    TooLarge,
     Unauthorized,
     Unavailable,
 )
@@ -43,6 +44,8 @@ def explain(error: GatewayError) -> str:
         return (
             "The helpdesk says this ticket belongs to another account, so the bot can't change it."
         )
+    if isinstance(error, TooLarge):
+        return f"It is larger than the {size_label(error.limit)} the bot fetches from the helpdesk."
     if isinstance(error, NotFound):
         return "The helpdesk does not know that ticket."
     return f"The helpdesk refused: {error.message}"

@@ -15,8 +15,9 @@ from bot.desk.explain import explain, size_label
 from bot.desk.lookups import FormLists, Lookups
 from bot.gateway import GatewayError, PriorityLevel, TicketGateway
 from bot.slack import ids
+from bot.slack.client import file_url, token_may_fetch
 from bot.slack.forms import Draft, ModalContext
-from bot.slack.render import escape_mrkdwn, render
+from bot.slack.render import render
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class NewTicketModal:
         if error == "expired_trigger_id":
             text += " in time. Please type `/ticket new` again."
         else:
-            text += f" ({escape_mrkdwn(error)}). Please try again."
+            text += f" ({error}). Please try again."
         respond(**render("notice.json.j2", text=text, details=None), response_type="ephemeral")
 
     def fill_form(self, view_id: str, draft: Draft, context: ModalContext) -> None:
@@ -135,6 +136,12 @@ class NewTicketModal:
             errors[ids.CATEGORY_BLOCK] = "Please choose a category."
         max_bytes = caps.max_attachment_bytes
         for file in draft.files:
+            if not token_may_fetch(file_url(file), self.slack.base_url):
+                errors[ids.ATTACHMENT_BLOCK] = (
+                    f"{file.get('name', 'The file')} is not stored in Slack; "
+                    "attach a file uploaded to Slack."
+                )
+                continue
             size = file.get("size")
             if max_bytes and isinstance(size, int) and size > max_bytes:
                 errors[ids.ATTACHMENT_BLOCK] = (
@@ -193,10 +200,7 @@ class NewTicketModal:
         if not context.response_url:
             return
         if keep is not None:
-            details = (
-                f"What you typed:\n*{escape_mrkdwn(keep.subject)}*\n"
-                f"{escape_mrkdwn(keep.description)}"
-            )
+            details = f"What you typed:\n*{keep.subject}*\n{keep.description}"
         message = render("notice.json.j2", text=text, details=details)
         try:
             WebhookClient(context.response_url).send(response_type="ephemeral", **message)

@@ -47,12 +47,13 @@ from bot.gateway.errors import (
     GatewayError,
     NotFound,
     OutcomeUnknown,
+    TooLarge,
     Unauthorized,
     Unavailable,
     Unsupported,
     ValidationFailed,
 )
-from bot.gateway.http import HttpTransport, RetryPolicy, Timeouts
+from bot.gateway.http import MAX_BODY_BYTES, HttpTransport, RetryPolicy, Timeouts, read_bounded
 from bot.gateway.keliweb import parse_pairs
 from bot.gateway.models import (
     Attachment,
@@ -74,7 +75,6 @@ log = logging.getLogger(__name__)
 
 MAX_SUBJECT_CHARS = 200  # Ticket.title's max_length
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
-MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 #: django-helpdesk's default HELPDESK_VALID_EXTENSIONS (a file without one is accepted too)
 DEFAULT_EXTENSIONS = ".txt,.asc,.pdf,.doc,.docx,.odt,.jpg,.png,.eml"
 #: tickets read back from the end of the list when looking for an ambiguous create
@@ -168,7 +168,7 @@ class DjangoHelpdeskGateway:
         token: str,
         *,
         settings: DjangoHelpdeskSettings,
-        max_download_bytes: int = MAX_DOWNLOAD_BYTES,
+        max_download_bytes: int = MAX_BODY_BYTES,
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
@@ -489,24 +489,14 @@ class DjangoHelpdeskGateway:
                     raise NotFound(f"{where}: the file is gone from the helpdesk")
                 if response.status_code >= 400:
                     raise Unavailable(f"{where}: HTTP {response.status_code}")
-                chunks, size = [], 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > self._max_download:
-                        limit = _size(self._max_download)
-                        too_big = f"The file is bigger than the {limit} the bot fetches."
-                        raise ValidationFailed({"attachment": [too_big]})
-                    chunks.append(chunk)
-                return b"".join(chunks)
+                limit = self._max_download
+                reason = f"the file is larger than {limit} bytes"
+                return read_bounded(response, limit, lambda: TooLarge(f"{where}: {reason}", limit))
         except httpx.TransportError as exc:
             raise Unavailable(f"{where}: transport error ({type(exc).__name__})") from None
 
 
 # -- helpers ----------------------------------------------------------------------
-
-
-def _size(count: int) -> str:
-    return f"{count / 1024 / 1024:g} MiB" if count >= 1024 * 1024 else f"{count} bytes"
 
 
 def _status_filter(status: TicketStatus | StatusKind | None) -> str:

@@ -44,6 +44,15 @@ class Unsupported(GatewayError):
     """This backend cannot do that (see its capabilities)."""
 
 
+class TooLarge(GatewayError):
+    """A file or an answer from the helpdesk is larger than the bot reads (`limit` bytes):
+    reading stopped there, so it cannot be used."""
+
+    def __init__(self, message: str, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
 class Unavailable(GatewayError):
     """Timeout, connection error or 5xx: the helpdesk could not answer."""
 

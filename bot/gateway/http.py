@@ -21,10 +21,12 @@ from typing import Any
 
 import httpx
 
-from bot.gateway.errors import OutcomeUnknown, Unavailable
+from bot.gateway.errors import OutcomeUnknown, TooLarge, Unavailable
 
 log = logging.getLogger(__name__)
 
+#: the most the bot reads of one answer or one file from a helpdesk
+MAX_BODY_BYTES = 20 * 1024 * 1024
 #: the request never left this process, so sending it again cannot duplicate it
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 #: the request was (at least partly) received; the server may have acted on it
@@ -68,8 +70,10 @@ class HttpTransport:
         max_connections: int = 10,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self.retry = retry or RetryPolicy()
+        self.max_body_bytes = max_body_bytes
         self._sleep = sleep
         self._client = httpx.Client(
             # paths are relative ("support/…"): without the slash httpx would drop the
@@ -83,13 +87,23 @@ class HttpTransport:
             follow_redirects=False,
         )
 
-    def request(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> httpx.Response:
-        """Send; return any response below 500, raise `Unavailable`/`OutcomeUnknown` otherwise."""
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        max_bytes: int | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send; return any response below 500, raise `Unavailable`/`OutcomeUnknown` otherwise.
+        Its body is read while streaming: over `max_bytes` (the transport's limit when None)
+        it raises `TooLarge`, having read no more than that and one network chunk."""
         attempts = max(1, self.retry.attempts)
         for attempt in range(1, attempts + 1):
             last = attempt == attempts
             try:
-                response = self._client.request(method, path, **kwargs)
+                response = self._send(method, path, max_bytes or self.max_body_bytes, kwargs)
             except NOT_SENT as exc:
                 if last:
                     raise Unavailable(_message(method, path, _reason(exc))) from None
@@ -119,8 +133,39 @@ class HttpTransport:
             self._sleep(self.retry.delay(attempt - 1))
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _send(self, method: str, path: str, limit: int, kwargs: dict[str, Any]) -> httpx.Response:
+        request = self._client.build_request(method, path, **kwargs)
+        streamed = self._client.send(request, stream=True)
+        try:
+            reason = f"the answer is larger than {limit} bytes"
+            body = read_bounded(
+                streamed, limit, lambda: TooLarge(_message(method, path, reason), limit)
+            )
+        finally:
+            streamed.close()
+        # the body is decoded already: the rebuilt response must not decode it again
+        headers = [
+            (k, v) for k, v in streamed.headers.multi_items() if k.lower() != "content-encoding"
+        ]
+        return httpx.Response(streamed.status_code, headers=headers, content=body, request=request)
+
     def close(self) -> None:
         self._client.close()
+
+
+def read_bounded(response: httpx.Response, limit: int, too_large: Callable[[], Exception]) -> bytes:
+    """The body of a streamed response, refused unread when Content-Length says it is
+    over `limit` bytes, and stopped at `limit` + 1 bytes when it turns out to be: memory
+    holds at most the limit plus one network chunk, whatever the sender says or sends."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large()
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > limit:
+            raise too_large()
+    return bytes(body)
 
 
 def _reason(exc: httpx.TransportError) -> str:

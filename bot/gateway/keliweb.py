@@ -51,6 +51,7 @@ from bot.gateway.errors import (
     ValidationFailed,
 )
 from bot.gateway.http import HttpTransport, RetryPolicy, Timeouts
+from bot.gateway.markdown import from_markdown, to_markdown
 from bot.gateway.models import (
     Attachment,
     Capabilities,
@@ -348,7 +349,11 @@ class KeliwebGateway:
             raise ValidationFailed(problems)
         if not ticket_id.strip().isdigit():
             raise NotFound(f"POST {ADD_REPLY}: no ticket {ticket_id!r}")
-        form = {"ticketid": ticket_id.strip(), "message": text.strip(), "markdown": "1"}
+        form = {
+            "ticketid": ticket_id.strip(),
+            "message": to_markdown(text.strip()),
+            "markdown": "1",
+        }
         if attachment is not None:
             form["attachments"] = encode_attachments([(attachment.filename, attachment.content)])
         self._call(ADD_REPLY, form, idempotent=False, fields=REPLY_FIELDS)
@@ -376,7 +381,7 @@ class KeliwebGateway:
         form = {
             "deptid": str(int(new.category_id)),
             "subject": new.subject.strip(),
-            "message": message,
+            "message": to_markdown(message),
             "markdown": "1",
         }
         if new.priority is not None:
@@ -577,6 +582,12 @@ def _plain(value: Any) -> str:
     return html.unescape(value)
 
 
+def _message(row: Mapping[str, Any]) -> str:
+    """A message's text: the bot sends every message as Markdown (to_markdown), and
+    reading it back undoes that, so the bot knows its own replies."""
+    return from_markdown(_plain(row.get("message")))
+
+
 def _items(value: Any, key: str) -> list[Mapping[str, Any]]:
     """`{key: [...]}`, `{key: {...}}`, `[...]`, `""`, `{}` or None → the items."""
     if isinstance(value, Mapping) and key in value:
@@ -595,7 +606,7 @@ def _detail(body: Mapping[str, Any], departments: Mapping[int, str]) -> TicketDe
     replies = _items(body.get("replies"), "reply")
     opening = [r for r in replies if _text(r.get("replyid")) in ("", "0")]
     answers = [r for r in replies if _text(r.get("replyid")) not in ("", "0")]
-    description = _plain(opening[0].get("message")) if opening else _plain(body.get("message"))
+    description = _message(opening[0] if opening else body)
     department = _text(body.get("deptid"))
     ticket = Ticket(
         id=ticket_id,
@@ -612,7 +623,7 @@ def _detail(body: Mapping[str, Any], departments: Mapping[int, str]) -> TicketDe
         Conversation(
             id=_text(row.get("replyid")),
             ticket_id=ticket_id,
-            text=_plain(row.get("message")),
+            text=_message(row),
             author=_plain(row.get("admin")) or _plain(row.get("name")),
             attachments=_attachments(row, ticket_id),
         )

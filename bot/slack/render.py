@@ -1,28 +1,72 @@
 """Block Kit from the jinja2 templates in bot/slack/templates/ (package data).
 
-Templates produce JSON. Every interpolated value goes through the `json`
-filter (so no value can break out of its string), and every untrusted text
-through `mrkdwn` first (so nothing from a user or a helpdesk can ping
-`@channel`, `@here` or a person, or forge a link).
+Templates produce JSON: every interpolated value goes through the `json` filter
+(or a macro that uses it), so no value can break out of its string.
+
+Mrkdwn is escaped by default. Every mrkdwn text (the `md`, `section` and
+`context` macros, a message's `text`) goes through `mrkdwn_json`, which escapes
+`&`, `<` and `>` in anything that is not marked: `Mrkdwn`, text the code built as
+mrkdwn itself, or markup jinja2 built from a template. So nothing a person or a
+helpdesk wrote can ping `@channel`, `@here` or someone, or make a link.
+
+- In templates, a value needs nothing: joined with `~` to strings it is escaped
+  where it lands. `x|mrkdwn` marks x escaped; jinja2's autoescaping then escapes
+  whatever else a `~` joins to it (as HTML; `as_mrkdwn` gives the quotes back).
+  A link the bot makes is `url|link(label)`.
+- In Python, pass plain text (an f-string of anything is fine); where the bot's own
+  mrkdwn needs `<` (`<#C1>`), build `Mrkdwn("posted in <#{}>").format(channel)`:
+  `format`, `+`, `%` and `join` escape whatever is not `Mrkdwn`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
+from markupsafe import Markup
 
 from bot.slack import ids
 
 #: Slack's limit for a section or context text; longer texts are cut with a note.
 SECTION_TEXT_LIMIT = 3000
+#: what markupsafe turns quotes into; Slack shows only its own three entities as characters
+HTML_QUOTES = (("&#34;", '"'), ("&#39;", "'"))
+#: an entity cut in half at the end of a truncated text
+PARTIAL_ENTITY = re.compile(r"&[#a-z0-9]*$")
+
+Text = TypeVar("Text", bound=str)
 
 
-def escape_mrkdwn(text: object) -> str:
-    """Slack's three control characters, escaped as Slack documents."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+class Mrkdwn(Markup):
+    """Mrkdwn the bot built: it reaches Slack as it is. Whatever is joined to it with
+    `+`, `%`, `format` or `join` is escaped unless it is `Mrkdwn` too."""
+
+    __slots__ = ()
+
+    @classmethod
+    def escape(cls, s: Any, /) -> Mrkdwn:
+        return as_mrkdwn(s)
+
+
+def as_mrkdwn(value: object) -> Mrkdwn:
+    """`value` as mrkdwn: `Mrkdwn` unchanged, anything else escaped as Slack documents."""
+    if isinstance(value, Mrkdwn):
+        return value
+    if isinstance(value, Markup):  # a template's own text, its values HTML-escaped by jinja2
+        text = str(value)
+        for entity, quote in HTML_QUOTES:
+            text = text.replace(entity, quote)
+        return Mrkdwn(text)
+    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return Mrkdwn(text)
+
+
+def link(url: object, label: object) -> Mrkdwn:
+    """A link the bot makes, `<url|label>`, both parts escaped."""
+    return Mrkdwn("<{}|{}>").format(url, label)
 
 
 def unescape_slack(text: str) -> str:
@@ -30,13 +74,27 @@ def unescape_slack(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def truncate(text: object, limit: int = SECTION_TEXT_LIMIT, note: str = "… (cut)") -> str:
-    text = str(text)
-    return text if len(text) <= limit else text[: limit - len(note)] + note
+def truncate(text: Text, limit: int = SECTION_TEXT_LIMIT, note: str = "… (cut)") -> Text:
+    """`text` cut to `limit` characters with `note`; marked text stays marked, and an
+    entity (`&amp;`) is not cut in half."""
+    if len(text) <= limit:
+        return text
+    kept = text[: limit - len(note)]
+    if isinstance(text, Markup):
+        kept = type(text)(PARTIAL_ENTITY.sub("", kept))
+    return kept + note  # type: ignore[return-value]
 
 
-def to_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+def to_json(value: Any) -> Markup:
+    """A JSON value: safe to write into the JSON a template makes."""
+    if isinstance(value, str):
+        value = str(value)  # a marked string is a string all the same
+    return Markup(json.dumps(value, ensure_ascii=False))  # noqa: S704 (JSON, escaped by dumps)
+
+
+def mrkdwn_json(text: object, limit: int = SECTION_TEXT_LIMIT) -> Markup:
+    """A mrkdwn text as a JSON string: escaped unless marked, cut to `limit`."""
+    return to_json(truncate(as_mrkdwn(text), limit))
 
 
 @cache
@@ -45,7 +103,9 @@ def environment() -> jinja2.Environment:
         loader=jinja2.PackageLoader("bot.slack", "templates"),
         undefined=jinja2.StrictUndefined,
         extensions=["jinja2.ext.do"],
-        autoescape=False,  # noqa: S701 (JSON output: the json filter is the escape)
+        # marks what the template wrote; values are HTML-escaped by it only when joined
+        # to marked text (as_mrkdwn then gives back the quotes); the json filter marks JSON
+        autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
@@ -54,7 +114,9 @@ def environment() -> jinja2.Environment:
         auto_reload=False,
     )
     env.filters["json"] = to_json
-    env.filters["mrkdwn"] = escape_mrkdwn
+    env.filters["mrkdwn"] = as_mrkdwn
+    env.filters["mrkdwn_json"] = mrkdwn_json
+    env.filters["link"] = link
     env.filters["truncate_text"] = truncate
     return env
 

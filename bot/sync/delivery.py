@@ -24,12 +24,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.desk.cards import Cards
-from bot.desk.create import Creation
+from bot.desk.create import CardNotPosted, Creation
 from bot.desk.explain import size_label
 from bot.desk.lookups import Lookups
 from bot.gateway import FileUpload, TicketGateway
-from bot.slack.client import FileTooLarge, download_file
-from bot.slack.render import escape_mrkdwn
+from bot.slack.client import FileRefused, FileTooLarge, download_file, file_url, token_may_fetch
 from bot.slack.text import to_plain_text
 from bot.store import Store, ThreadRef
 from bot.store.keys import note_claim
@@ -76,9 +75,12 @@ class Delivery:
             if self.sync_ticket(job.ticket_id) is None:
                 raise Retry("another poller is reading this ticket")
         else:
-            self.creation.create(
-                job.draft, job.user_id, job.view_id, job.context, redelivered=attempt > 1
-            )
+            try:
+                self.creation.create(
+                    job.draft, job.user_id, job.view_id, job.context, redelivered=attempt > 1
+                )
+            except CardNotPosted as exc:
+                raise Retry(str(exc)) from exc  # the ticket is made; its card is retried
 
     def give_up(self, entry: Entry, reason: str) -> None:
         """Make a dead-lettered entry visible where it came from (a SyncJob has no
@@ -92,7 +94,7 @@ class Delivery:
             elif isinstance(job, EditJob):
                 self._note(job, f":x: An edit could not reach the helpdesk: {reason}")
             elif isinstance(job, CreateJob):
-                self.creation.show_failure(job.view_id, job.draft, job.context, reason)
+                self.creation.gave_up(job.view_id, job.draft, job.context, reason)
         except Exception:
             log.exception("could not report a dead-lettered %s entry", job.kind)
 
@@ -121,10 +123,17 @@ class Delivery:
         body = self._plain(text)
         limit = caps.max_attachment_bytes
         too_large = [f for f in job.files if limit and f.size is not None and f.size > limit]
-        sendable = [f for f in job.files if f not in too_large] if caps.attachments else []
+        elsewhere = [f for f in job.files if not self._in_slack(f)]
+        sendable = (
+            [f for f in job.files if f not in too_large and f not in elsewhere]
+            if caps.attachments
+            else []
+        )
         left_out = [f for f in job.files if f not in sendable]
         if too_large:
             self._note_too_large(job, too_large)
+        if elsewhere and caps.attachments:
+            self._note_not_in_slack(job, elsewhere)
         if left_out:
             body = f"{body} [not attached: {', '.join(f.name for f in left_out)}]".strip()
         if not body:
@@ -154,9 +163,12 @@ class Delivery:
     def _download(self, job: ReplyJob | EditJob, file: SharedFile) -> FileUpload | None:
         limit = self.gateway.capabilities.max_attachment_bytes
         try:
-            return download_file(file.download_spec(), self.slack.token or "", limit)
+            return download_file(self.slack, file.download_spec(), limit)
         except FileTooLarge:
             self._note_too_large(job, [file])  # Slack did not tell its size in advance
+            return None
+        except FileRefused:
+            self._note_not_in_slack(job, [file])
             return None
         except httpx.HTTPError as exc:
             raise Retry(f"Slack did not hand over {file.name} ({type(exc).__name__})") from None
@@ -193,12 +205,24 @@ class Delivery:
 
     def _note_too_large(self, job: ReplyJob | EditJob, files: list[SharedFile]) -> None:
         limit = self.gateway.capabilities.max_attachment_bytes or 0
-        names = ", ".join(escape_mrkdwn(f.name) for f in files)
+        names = ", ".join(f.name for f in files)
         if self._once(note_claim("too-large-note", job.channel, job.ts)):
             self._note(
                 job,
                 f":warning: {names} not sent to the helpdesk: it takes files up to "
                 f"{size_label(limit)}.",
+            )
+
+    def _in_slack(self, file: SharedFile) -> bool:
+        return token_may_fetch(file_url(file.download_spec()), self.slack.base_url)
+
+    def _note_not_in_slack(self, job: ReplyJob | EditJob, files: list[SharedFile]) -> None:
+        names = ", ".join(f.name for f in files)
+        if self._once(note_claim("not-in-slack-note", job.channel, job.ts)):
+            self._note(
+                job,
+                f":warning: {names} not sent to the helpdesk: the bot fetches only files "
+                "stored in Slack.",
             )
 
     def _note(self, job: ReplyJob | EditJob | DeleteJob, text: str) -> None:

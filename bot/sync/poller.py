@@ -65,7 +65,7 @@ from bot.gateway import (
 )
 from bot.log_context import log_ids
 from bot.runtime.settings import Settings
-from bot.slack.render import escape_mrkdwn, render
+from bot.slack.render import render
 from bot.store import Store, ThreadRef
 from bot.sync.rate import TokenBucket
 
@@ -328,8 +328,8 @@ class Poller:
             name = attachment.filename or f"attachment {attachment.id}"
             self.cards.note(
                 thread,
-                f":warning: I could not fetch the file {escape_mrkdwn(name)} from the helpdesk: "
-                f"{escape_mrkdwn(explain(fetched))}",
+                f":warning: I could not fetch the file {name} from the helpdesk: "
+                f"{explain(fetched)}",
             )
             return
         try:
@@ -345,8 +345,8 @@ class Poller:
             error = exc.response.get("error", "an error")
             self.cards.note(
                 thread,
-                f":warning: Slack refused the file {escape_mrkdwn(fetched.filename)} "
-                f"({escape_mrkdwn(error)}); it is in the helpdesk.",
+                f":warning: Slack refused the file {fetched.filename} "
+                f"({error}); it is in the helpdesk.",
             )
             return
         report.files += 1
@@ -378,15 +378,15 @@ def _change_lines(ticket: Ticket, state: dict[str, str]) -> list[str]:
     status = ticket.status
     if state.get("status") != status.id:
         if status.is_closed:
-            lines.append(f"{escape_mrkdwn(status.name)} in the helpdesk.")
+            lines.append(f"{status.name} in the helpdesk.")
         elif state.get("closed_at"):
             lines.append("Reopened in the helpdesk.")
         else:
-            lines.append(f"Set to {escape_mrkdwn(status.name)} in the helpdesk.")
+            lines.append(f"Set to {status.name} in the helpdesk.")
     priority = ticket.priority.id if ticket.priority else ""
     if state.get("priority", "") != priority:
         lines.append(
-            f"Priority set to {escape_mrkdwn(ticket.priority.label)} in the helpdesk."
+            f"Priority set to {ticket.priority.label} in the helpdesk."
             if ticket.priority
             else "Priority cleared in the helpdesk."
         )

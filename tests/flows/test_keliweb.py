@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 
 from bot.gateway.keliweb import KeliwebGateway
 from bot.store import ThreadRef
@@ -26,9 +25,6 @@ def live(redis_url: str, redis_prefix: str, monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.setenv(name, value)
     with running_bot(redis_url, redis_prefix, helpdesk=fake) as harness:
         yield harness
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(f"{redis_prefix}:*"):
-        client.delete(key)
 
 
 def buttons(blocks: list[dict[str, Any]]) -> list[str]:
@@ -123,6 +119,7 @@ def test_list_is_not_available_and_show_works(live: Harness) -> None:
 
     ticket_id = live.helpdesk.add_ticket("VPN down <!here>")
     live.helpdesk.add_agent_reply(ticket_id, "Have you tried turning it off?")
+    live.store.remember_requester(str(ticket_id), "Ada Lovelace", "U1")
     live.client.command(f"show {ticket_id}")
     shown = texts(live.slack.wait_for("response_url")[0].args["blocks"])
     assert "VPN down &lt;!here&gt;" in shown and "Have you tried turning it off?" in shown

@@ -20,6 +20,7 @@ from bot.gateway import (
     OutcomeUnknown,
     Requester,
     StatusKind,
+    TooLarge,
     Unauthorized,
     ValidationFailed,
 )
@@ -308,7 +309,7 @@ def test_downloads_stop_at_their_limit(django_helpdesk: DjangoHelpdesk) -> None:
     upload = FileUpload(filename="big.txt", content=b"x" * 1000, content_type="text/plain")
     ticket = small.create_ticket(new_ticket(attachment=upload))
     (attachment,) = small.get_ticket(ticket.id).attachments
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(TooLarge):
         small.download_attachment(attachment.id)
     small.close()
 

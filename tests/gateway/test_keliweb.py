@@ -430,7 +430,8 @@ def test_create_sends_the_documented_fields(fake: FakeKeliweb) -> None:
     assert sent["subject"] == "Sito non raggiungibile"
     assert sent["name"] == "Ada Lovelace" and sent["email"] == "ada@example.com"
     assert sent["message"].startswith("The site answers 502 since this morning.")
-    assert "Requested by Ada Lovelace <ada@example.com> via Slack" in sent["message"]
+    # Markdown with no raw HTML: the address in angle brackets is text, not a tag
+    assert "Requested by Ada Lovelace &lt;ada@example.com&gt; via Slack" in sent["message"]
     assert "Reference: slack-V123" in sent["message"]
     assert unserialize(base64.b64decode(sent["customfields"])) == {
         5: "Slack",
@@ -535,10 +536,32 @@ def test_the_bots_own_reply_reads_back_exactly_as_sent(
     ticket_id = str(fake.add_ticket("One"))
     sent = 'Ada Lovelace: if a < b && c > d, it\'s "fine" — perché?\nline 2'
     gateway.add_conversation(ticket_id, sent)
-    assert "&lt;" in fake.replies(int(ticket_id))[0]["message"]  # stored escaped
+    # sent as Markdown without raw HTML (&lt;), stored HTML-escaped again by WHMCS
+    assert "a &amp;lt; b" in fake.replies(int(ticket_id))[0]["message"]
     [conversation] = gateway.get_ticket(ticket_id).conversations
     assert conversation.text == sent
     assert conversation.author == "Ada Lovelace"
+
+
+def test_replies_and_tickets_reach_keliweb_as_markdown_without_html_or_unsafe_links(
+    fake: FakeKeliweb, gateway: KeliwebGateway
+) -> None:
+    """Keliweb renders `markdown=1` messages: what a person typed must not become HTML or a
+    javascript: link there, and must still read back as typed."""
+    hostile = (
+        "<script>alert(1)</script> [click](javascript:alert(1)) "
+        "[ok](https://ok.example) [r]: javascript:alert(2)"
+    )
+    ticket = gateway.create_ticket(new_ticket(description=hostile))
+    gateway.add_conversation(ticket.id, hostile)
+    sent = [form(r)["message"] for r in fake.requests_to("open-ticket")]
+    sent += [form(r)["message"] for r in fake.requests_to("add-ticket-reply")]
+    for message in sent:
+        assert "<" not in message and "](javascript" not in message and "]: java" not in message
+        assert "[ok](https://ok.example)" in message
+    detail = gateway.get_ticket(ticket.id)
+    assert detail.ticket.description.startswith(hostile)
+    assert [c.text for c in detail.conversations] == [hostile]
 
 
 def test_reply_lists_in_every_shape(fake: FakeKeliweb, gateway: KeliwebGateway) -> None:

@@ -13,7 +13,7 @@ from bot.runtime.console.modal import Chooser, ModalFiller
 from bot.runtime.console.mrkdwn import plain
 from bot.runtime.console.screen import Screen
 from bot.runtime.console.signed import SlackSide
-from bot.slack.render import escape_mrkdwn
+from bot.slack.render import as_mrkdwn
 
 JsonDict = dict[str, Any]
 MODAL_WAIT = 20.0  # seconds for the modal to open and fill on a loaded machine
@@ -187,7 +187,7 @@ class Console:
             )
         # Slack escapes &, < and > in what people type before the app sees it
         message = self.slack.post_as_user(
-            self.side.channel, self.side.user, escape_mrkdwn(text), thread_ts
+            self.side.channel, self.side.user, str(as_mrkdwn(text)), thread_ts
         )
         self.side.message_event(message)
 

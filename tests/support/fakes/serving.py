@@ -3,8 +3,10 @@ and the way a reply is written."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Self
@@ -19,6 +21,9 @@ class Reply:
     body: bytes
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    #: a body too large to hold, written chunk by chunk after `body` until the reader
+    #: hangs up; Content-Length only if `headers` give one, else the connection closes
+    chunks: Iterable[bytes] | None = None
 
 
 def json_reply(status: int, body: Any) -> Reply:
@@ -149,15 +154,26 @@ class ReplyingHandler(BaseHTTPRequestHandler):
         try:
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(reply.body)))
+            if reply.chunks is None:
+                self.send_header("Content-Length", str(len(reply.body)))
+            elif "Content-Length" not in reply.headers:
+                self.send_header("Connection", "close")
+                self.close_connection = True
             for name, value in reply.headers.items():
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(reply.body)
+            for chunk in reply.chunks or ():
+                self.wfile.write(chunk)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up waiting (hang_next)
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    def finish(self) -> None:
+        # what is still buffered may meet a client that stopped reading (a bounded download)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
