@@ -119,6 +119,26 @@ class HttpTransport:
             self._sleep(self.retry.delay(attempt - 1))
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def get_bounded(
+        self, path: str, limit: int, **kwargs: Any
+    ) -> tuple[httpx.Response, bytes | None]:
+        """A GET whose body is read while streaming; None instead of the body once it
+        passes `limit` bytes (the rest is not read). One attempt: a download is cheap to
+        ask for again later."""
+        try:
+            with self._client.stream("GET", path, **kwargs) as response:
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        return response, None
+                    chunks.append(chunk)
+        except httpx.TransportError as exc:
+            raise Unavailable(_message("GET", path, _reason(exc))) from None
+        if response.status_code >= 500:
+            raise Unavailable(_message("GET", path, f"HTTP {response.status_code}"))
+        return response, b"".join(chunks)
+
     def close(self) -> None:
         self._client.close()
 
