@@ -4,7 +4,8 @@ Run by hand, never as a test:
 
     python bench/ack_latency.py [--requests 200] [--concurrency 20] [--helpdesk-delay 5]
 
-Starts a FakeSlack and a FakeEpixel (tests/fakes) in a child process (bench/fakes_process.py),
+Starts a FakeSlack and a FakeEpixel (tests/support/fakes) in a child process
+(bench/fakes_process.py),
 so that serving the bot's Slack and helpdesk calls does not take the GIL from the sender
 threads that time the acks; a real `redis-server` on a free loopback port; and two gunicorn
 servers with the same settings: ticket-bot (`bot.runtime:create_app()`) and
@@ -47,11 +48,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.fakes_process import FakesProcess, serve_commands  # noqa: E402
-from tests.fakes.epixel import FakeEpixel  # noqa: E402
-from tests.fakes.serving import LoopbackServer  # noqa: E402
-from tests.fakes.slack import FakeSlack  # noqa: E402
-from tests.fakes.slack import _Server as SlackServer  # noqa: E402
-from tests.slack_requests import SignedClient  # noqa: E402
+from tests.support.fakes.epixel import FakeEpixel  # noqa: E402
+from tests.support.fakes.serving import LoopbackServer  # noqa: E402
+from tests.support.fakes.slack import FakeSlack  # noqa: E402
+from tests.support.fakes.slack import _Server as SlackServer  # noqa: E402
+from tests.support.slack_requests import SignedClient  # noqa: E402
 
 HOST = "127.0.0.1"
 BOT_TOKEN = "xoxb-bench"

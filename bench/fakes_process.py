@@ -1,4 +1,4 @@
-"""Run a bench's fakes (tests/fakes) in a child process, driven over a pipe.
+"""Run a bench's fakes (tests/support/fakes) in a child process, driven over a pipe.
 
 A fake served in the bench's own process shares that process's GIL with whatever the
 bench measures there (sender threads timing acks, a poller timing its cycle): every

@@ -6,7 +6,7 @@ Run by hand, never as a test:
                                       [--tickets 50] [--helpdesk-delay 0.02] [--lanes 8]
 
 Starts in this process a FakeSlack and a FakeEpixel answering every request
-`--helpdesk-delay` seconds late (tests/fakes), a `redis-server` on a free port, one
+`--helpdesk-delay` seconds late (tests/support/fakes), a `redis-server` on a free port, one
 `ticket-bot serve --no-worker` (gunicorn, 2 processes) and one `ticket-bot worker`.
 
 1. Throughput: with the worker stopped, `--backlog` replies are sent to the server
@@ -42,11 +42,11 @@ if str(ROOT) not in sys.path:
 
 from bot.store import Store, ThreadRef  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
-from tests.fakes.epixel import FakeEpixel  # noqa: E402
-from tests.fakes.slack import FakeSlack  # noqa: E402
-from tests.harness import BOT_TOKEN, SIGNING_SECRET  # noqa: E402
-from tests.outbound import BotProcess, bot_env, message_event, wait_for_http  # noqa: E402
-from tests.slack_requests import SignedClient  # noqa: E402
+from tests.support.fakes.epixel import FakeEpixel  # noqa: E402
+from tests.support.fakes.slack import FakeSlack  # noqa: E402
+from tests.support.harness import BOT_TOKEN, SIGNING_SECRET  # noqa: E402
+from tests.support.outbound import BotProcess, bot_env, message_event, wait_for_http  # noqa: E402
+from tests.support.slack_requests import SignedClient  # noqa: E402
 
 HOST = "127.0.0.1"
 SENDERS = 16

@@ -7,7 +7,7 @@ Run by hand, never as a test:
 
 Starts a real `redis-server` on a free loopback port, and in a child process a
 FakeEpixel answering every request after `--delay` seconds plus a FakeSlack
-(tests/fakes), so that the fakes do not share the poller's GIL. Seeds
+(tests/support/fakes), so that the fakes do not share the poller's GIL. Seeds
 `--tickets` tickets with two conversations each. Per cap, under a fresh Redis
 prefix: links every ticket as if its card had been posted before the poller
 existed, runs one cycle (first sight: nothing posted), adds an agent reply to
@@ -42,14 +42,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.fakes_process import FakesProcess, serve_commands  # noqa: E402
-from bot.config import load_settings  # noqa: E402
 from bot.desk import Desk  # noqa: E402
-from bot.gateway import build_gateway  # noqa: E402
-from bot.poller import Poller, PollReport  # noqa: E402
-from bot.slack_client import build_client  # noqa: E402
+from bot.runtime.backends import build_gateway  # noqa: E402
+from bot.runtime.settings import load_settings  # noqa: E402
+from bot.slack.client import build_client  # noqa: E402
 from bot.store import Store, ThreadRef  # noqa: E402
-from tests.fakes.epixel import FakeEpixel  # noqa: E402
-from tests.fakes.slack import FakeSlack  # noqa: E402
+from bot.sync.poller import Poller, PollReport  # noqa: E402
+from tests.support.fakes.epixel import FakeEpixel  # noqa: E402
+from tests.support.fakes.slack import FakeSlack  # noqa: E402
 
 HOST = "127.0.0.1"
 BOT_TOKEN = "xoxb-bench"

@@ -89,7 +89,7 @@ def store(redis_url: str, redis_prefix: str) -> Iterator[Store]:
 @pytest.fixture()
 def live(redis_url: str, redis_prefix: str) -> Iterator[object]:
     """The bot serving HTTP against fake Slack, the fake Epixel helpdesk and real Redis."""
-    from tests.harness import running_bot
+    from tests.support.harness import running_bot
 
     with running_bot(redis_url, redis_prefix) as harness:
         yield harness

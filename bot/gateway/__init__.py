@@ -1,8 +1,8 @@
-"""Helpdesk gateways: the domain models, the errors, the interface, and the factory."""
+"""Helpdesk gateways: the domain models, the errors and the interface (bot/runtime/backends.py
+builds the configured one)."""
 
 from __future__ import annotations
 
-from bot.config import Backend, ConfigError, Settings, require
 from bot.gateway.base import TicketGateway
 from bot.gateway.errors import (
     GatewayError,
@@ -57,34 +57,4 @@ __all__ = [
     "Unavailable",
     "Unsupported",
     "ValidationFailed",
-    "build_gateway",
 ]
-
-
-def build_gateway(settings: Settings) -> TicketGateway:
-    """The configured backend; `ConfigError` when it is unknown or lacks credentials."""
-    if settings.TICKET_BACKEND == Backend.EPIXEL:
-        # Imported here so that importing the models does not load the HTTP stack.
-        from bot.gateway.epixel import EpixelGateway
-
-        if not settings.TICKET_API_URL:  # unset: a sandbox helpdesk in this process
-            from bot.sandbox.run import embedded_gateway
-
-            return embedded_gateway(settings)
-        return EpixelGateway.from_settings(settings)
-    require(settings, "TICKET_API_URL")  # only epixel has an embedded sandbox
-    if settings.TICKET_BACKEND == Backend.GETFLY:
-        from bot.gateway.getfly import GetflyGateway
-
-        return GetflyGateway.from_settings(settings)
-    if settings.TICKET_BACKEND == Backend.ISPCRM:
-        from bot.gateway.ispcrm import IspcrmGateway
-
-        return IspcrmGateway.from_settings(settings)
-    if settings.TICKET_BACKEND == Backend.KELIWEB:
-        from bot.gateway.keliweb import KeliwebGateway
-
-        return KeliwebGateway.from_settings(settings)
-    raise ConfigError(
-        [f"TICKET_BACKEND={settings.TICKET_BACKEND.value} is not available in this version"]
-    )

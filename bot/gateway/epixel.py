@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 
-from bot.config import ConfigError, Settings, problem
 from bot.gateway.auth import SharedToken, send_renewing
 from bot.gateway.errors import (
     GatewayError,
@@ -43,6 +42,7 @@ from bot.gateway.models import (
     TicketDetail,
     TicketPage,
 )
+from bot.runtime.settings import ConfigError, Settings, problem
 
 log = logging.getLogger(__name__)
 

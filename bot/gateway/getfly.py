@@ -23,7 +23,6 @@ from __future__ import annotations
 import html
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -31,7 +30,6 @@ from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from functools import cache
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -39,7 +37,6 @@ import jinja2
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.config import ConfigError, Settings, load_section, problem
 from bot.gateway.errors import (
     GatewayError,
     NotFound,
@@ -63,7 +60,7 @@ from bot.gateway.models import (
     TicketDetail,
     TicketPage,
 )
-from bot.paths import data_path
+from bot.runtime.settings import ConfigError, Settings, load_section, problem
 
 log = logging.getLogger(__name__)
 
@@ -468,9 +465,8 @@ def credential_problems(settings: Settings) -> list[str]:
 
 @cache
 def _html_environment() -> jinja2.Environment:
-    templates = Path(os.environ.get("TICKET_BOT_TEMPLATES") or data_path("templates"))
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates),
+        loader=jinja2.PackageLoader("bot.gateway", "templates"),
         undefined=jinja2.StrictUndefined,
         autoescape=True,
         trim_blocks=True,

@@ -26,7 +26,6 @@ import httpx
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.config import ConfigError, Settings, load_section, problem
 from bot.gateway.auth import SharedToken, send_renewing
 from bot.gateway.errors import (
     GatewayError,
@@ -49,6 +48,7 @@ from bot.gateway.models import (
     TicketDetail,
     TicketPage,
 )
+from bot.runtime.settings import ConfigError, Settings, load_section, problem
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,6 @@ import httpx
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.config import ConfigError, Settings, load_section, problem
 from bot.gateway.auth import SharedToken, send_renewing
 from bot.gateway.errors import (
     GatewayError,
@@ -58,6 +57,7 @@ from bot.gateway.models import (
     TicketPage,
 )
 from bot.gateway.php import encode_attachments, encode_custom_fields
+from bot.runtime.settings import ConfigError, Settings, load_section, problem
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ import signal
 import threading
 from collections.abc import Callable
 
-from bot.config import Settings
 from bot.gateway.epixel import EpixelGateway
+from bot.runtime.settings import Settings
 from bot.sandbox.server import DEFAULT_DB, Sandbox
 
 log = logging.getLogger(__name__)

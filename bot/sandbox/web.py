@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 
 import jinja2
 
-from bot.render import TEMPLATES_DIR
 from bot.sandbox.api import Account, content_disposition
 from bot.sandbox.db import SandboxDB
 from bot.sandbox.requests import MAX_ATTACHMENT_BYTES, Reply, Request
@@ -34,7 +33,7 @@ class PageInfo:
 @cache
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        loader=jinja2.PackageLoader("bot.sandbox", "templates"),
         autoescape=True,  # every value is HTML-escaped unless marked safe
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

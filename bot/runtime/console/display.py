@@ -1,0 +1,142 @@
+"""What the console shows of each change in its Slack, and which numbers press what.
+
+Runs on the fake Slack's server threads; the prompt keeps working meanwhile."""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+from bot.runtime.console.blocks import BlockRenderer, Control, Rendering
+from bot.runtime.console.fake_slack import BOT_USER, GENERAL, Change, ConsoleSlack
+from bot.runtime.console.mrkdwn import Style, plain
+from bot.runtime.console.screen import Screen
+
+JsonDict = dict[str, Any]
+CARD_TEXT = re.compile(r"^Ticket #(\d+):")
+THREAD = "    │ "
+ONLY_YOU = "  ┊ "
+
+
+class Display:
+    def __init__(self, slack: ConsoleSlack, screen: Screen, style: Style) -> None:
+        self.slack = slack
+        self.screen = screen
+        self.style = style
+        self.blocks = BlockRenderer(self.name_of, style)
+        self.controls: dict[int, Control] = {}
+        self.cards: dict[str, str] = {}  # ticket id -> the card's ts
+        self.current: str | None = None  # the ticket whose thread a typed line goes to
+        self.modal_id: str | None = None
+        self.filling = threading.Event()  # the main thread is showing the modal itself
+        self.responses = 0
+        self._lock = threading.RLock()
+        slack.listeners.append(self.on_change)
+
+    def name_of(self, some_id: str) -> str:
+        user = self.slack.users.get(some_id)
+        if user is not None:
+            return str(user["name"])
+        return self.slack.channels.get(some_id, some_id)
+
+    # --- changes --------------------------------------------------------------------
+
+    def on_change(self, change: Change) -> None:
+        with self._lock:
+            lines = self._lines(change)
+        if lines:
+            self.screen.say(lines)
+
+    def _lines(self, change: Change) -> list[str]:
+        if change.kind in ("message", "update"):
+            return self._message_lines(change.message, change.kind == "update")
+        if change.kind in ("ephemeral", "response"):
+            self.responses += 1
+            return self.only_you(change.message)
+        if change.kind == "reaction":
+            face = plain(f":{change.detail}:")
+            return [f"{THREAD}{face} on your message ({change.detail})"]
+        if change.kind == "view" and not self.filling.is_set():
+            return self._view_lines(change.view)
+        if change.kind == "refused":
+            return [self.style.alert(f"⚠ {change.detail}")]
+        return []
+
+    def _message_lines(self, message: JsonDict, updated: bool) -> list[str]:
+        thread_ts = message.get("thread_ts")
+        if thread_ts and thread_ts != message["ts"]:
+            return self._thread_lines(message, thread_ts)
+        ticket = self._card_ticket(message)
+        if ticket and not updated:
+            self.cards[ticket] = message["ts"]
+            self.current = ticket
+        rendering = self._numbered(message, {"kind": "message", "message": message})
+        head = f"{self._author(message)}{' (updated the card)' if updated else ''}:"
+        lines = [self.style.bold(head), *(f"  {line}" for line in rendering.lines)]
+        if ticket and not updated:
+            lines.append(self.style.dim(f"  (reply in its thread: type a line; /thread {ticket})"))
+        return lines
+
+    def _thread_lines(self, message: JsonDict, thread_ts: str) -> list[str]:
+        ticket = next((t for t, ts in self.cards.items() if ts == thread_ts), "?")
+        rendering = self.blocks.message(message)
+        head = f"{self._author(message)} in the thread of ticket #{ticket}:"
+        return [THREAD + self.style.bold(head), *(THREAD + line for line in rendering.lines)]
+
+    def only_you(self, message: JsonDict) -> list[str]:
+        where = {"kind": "message", "message": message, "ephemeral": True}
+        rendering = self._numbered(message, where)
+        head = self.style.dim("ticket-bot (only you can see this):")
+        return [f"  {head}", *(ONLY_YOU + line for line in rendering.lines)]
+
+    def _view_lines(self, view: JsonDict) -> list[str]:
+        if view.get("type") != "modal":
+            return []
+        self.modal_id = view["id"]
+        rendering = self.blocks.view(view)
+        self._take_controls(rendering, {"kind": "view", "view_id": view["id"]})
+        lines = rendering.lines
+        if any(b.get("type") == "input" for b in view.get("blocks", [])):
+            lines.append(self.style.dim("(type /modal to fill this form)"))
+        return lines
+
+    def view_lines(self, view: JsonDict) -> list[str]:
+        with self._lock:
+            return self._view_lines(view)
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _numbered(self, message: JsonDict, where: JsonDict) -> Rendering:
+        rendering = self.blocks.message(message)
+        self._take_controls(rendering, where)
+        return rendering
+
+    def _take_controls(self, rendering: Rendering, where: JsonDict) -> None:
+        if rendering.controls:
+            for control in rendering.controls:
+                control.where = where
+            self.controls = {c.number: c for c in rendering.controls}
+
+    def _author(self, message: JsonDict) -> str:
+        user = message.get("user")
+        if user == BOT_USER or message.get("bot_id"):
+            return "ticket-bot"
+        return "you" if user in self.slack.users else str(user)
+
+    @staticmethod
+    def _card_ticket(message: JsonDict) -> str | None:
+        match = CARD_TEXT.match(str(message.get("text", "")))
+        return match.group(1) if match and message.get("bot_id") else None
+
+    def thread_lines(self, ticket: str) -> list[str]:
+        """A card as it is now, and its whole thread (for /thread)."""
+        ts = self.cards[ticket]
+        with self._lock:
+            messages = self.slack.thread_of(GENERAL, ts)
+            lines: list[str] = []
+            for message in messages:
+                lines += self._message_lines(message, False) if message["ts"] == ts else []
+                if message["ts"] != ts:
+                    lines += self._thread_lines(message, ts)
+            return lines

@@ -1,0 +1,156 @@
+"""What Slack sends the app, signed as Slack signs it (v0 HMAC-SHA256), in Slack's shapes:
+slash commands as form fields, interactions as a form with a JSON `payload`, events as JSON."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from bot.runtime.console.fake_slack import APP_ID, BOT_USER, TEAM, ConsoleSlack
+
+JsonDict = dict[str, Any]
+#: Slack gives up on an answer after 3 s; the console is more patient with a loaded machine
+ACK_TIMEOUT = 10.0
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    base = b"v0:" + str(timestamp).encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+class SlackSide:
+    """The requests one person's actions make Slack send to the app's request URL."""
+
+    def __init__(self, url: str, secret: str, slack: ConsoleSlack, user: str, channel: str) -> None:
+        self.url = url
+        self.secret = secret
+        self.slack = slack
+        self.user = user
+        self.channel = channel
+        self._http = httpx.Client(timeout=ACK_TIMEOUT)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _post(self, body: str, content_type: str) -> JsonDict | None:
+        """The ack's body as JSON (None when empty); an HTTP error raises."""
+        raw = body.encode()
+        stamp = int(time.time())
+        headers = {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": str(stamp),
+            "X-Slack-Signature": signature(self.secret, stamp, raw),
+        }
+        response = self._http.post(self.url, content=raw, headers=headers)
+        response.raise_for_status()
+        if not response.content.strip():
+            return None
+        parsed = response.json()
+        return parsed if isinstance(parsed, dict) else None
+
+    def command(self, text: str, trigger_id: str) -> JsonDict | None:
+        fields = {
+            "token": "console",
+            "team_id": TEAM,
+            "team_domain": "console",
+            "channel_id": self.channel,
+            "channel_name": self.slack.channels.get(self.channel, self.channel),
+            "user_id": self.user,
+            "user_name": self.slack.users[self.user]["name"],
+            "command": "/ticket",
+            "text": text,
+            "api_app_id": APP_ID,
+            "is_enterprise_install": "false",
+            "response_url": self.slack.response_url(),
+            "trigger_id": trigger_id,
+        }
+        return self._post(urlencode(fields), "application/x-www-form-urlencoded")
+
+    def _interaction(self, kind: str, **extra: Any) -> JsonDict | None:
+        payload = {
+            "type": kind,
+            "team": {"id": TEAM, "domain": "console"},
+            "user": {
+                "id": self.user,
+                "username": self.slack.users[self.user]["name"],
+                "team_id": TEAM,
+            },
+            "api_app_id": APP_ID,
+            "token": "console",
+            "trigger_id": self.slack.issue_trigger(),
+            "is_enterprise_install": False,
+            **extra,
+        }
+        return self._post(
+            urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
+        )
+
+    def message_action(
+        self, action: JsonDict, message: JsonDict, ephemeral: bool
+    ) -> JsonDict | None:
+        container = {
+            "type": "message",
+            "message_ts": message.get("ts", ""),
+            "channel_id": self.channel,
+            "is_ephemeral": ephemeral,
+        }
+        return self._interaction(
+            "block_actions",
+            actions=[{**action, "action_ts": f"{time.time():.6f}"}],
+            container=container,
+            channel={"id": self.channel, "name": self.slack.channels.get(self.channel)},
+            message=message,
+            state={"values": {}},
+            response_url=self.slack.response_url(),
+        )
+
+    def view_action(self, action: JsonDict, view: JsonDict) -> JsonDict | None:
+        return self._interaction(
+            "block_actions",
+            actions=[{**action, "action_ts": f"{time.time():.6f}"}],
+            container={"type": "view", "view_id": view["id"]},
+            view=view,
+            state=view.get("state", {"values": {}}),
+        )
+
+    def view_submission(self, view: JsonDict) -> JsonDict | None:
+        return self._interaction("view_submission", view=view, response_urls=[])
+
+    def block_suggestion(
+        self, view: JsonDict, block_id: str, action_id: str, typed: str
+    ) -> JsonDict | None:
+        return self._interaction(
+            "block_suggestion",
+            action_id=action_id,
+            block_id=block_id,
+            value=typed,
+            container={"type": "view", "view_id": view["id"]},
+            view=view,
+        )
+
+    def message_event(self, message: JsonDict) -> JsonDict | None:
+        event = {
+            **message,
+            "channel": self.channel,
+            "channel_type": "channel",
+            "event_ts": message["ts"],
+            "client_msg_id": str(uuid.uuid4()),
+        }
+        envelope = {
+            "token": "console",
+            "team_id": TEAM,
+            "api_app_id": APP_ID,
+            "event": event,
+            "type": "event_callback",
+            "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}",
+            "event_time": int(time.time()),
+            "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}],
+        }
+        return self._post(json.dumps(envelope), "application/json")

@@ -1,0 +1,92 @@
+"""Buttons and selects: on cards, in the modal, in ticket lists."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot.desk import Desk
+from bot.gateway import Priority, Status
+from bot.runtime.after_ack import after_ack
+from bot.slack import ids
+from bot.slack.forms import ModalContext
+from bot.store import ThreadRef
+
+
+def _card(body: dict[str, Any]) -> ThreadRef:
+    container = body.get("container", {})
+    return ThreadRef(container["channel_id"], container["message_ts"])
+
+
+def _ticket_id(action: dict[str, Any]) -> str:
+    return str(action["block_id"]).removeprefix(ids.CARD_ACTIONS_PREFIX)
+
+
+def register(app: App, desk: Desk) -> None:
+    @app.action(ids.CLOSE)
+    @app.action(ids.REOPEN)
+    def status(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        wanted = Status.CLOSED if action["action_id"] == ids.CLOSE else Status.OPEN
+        after_ack(
+            lambda: desk.change_status(
+                action["value"], wanted, body["user"]["id"], _card(body), respond
+            )
+        )
+
+    @app.action(ids.PRIORITY_SELECT)
+    def priority(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        after_ack(
+            lambda: desk.change_priority(
+                _ticket_id(action),
+                Priority(action["selected_option"]["value"]),
+                body["user"]["id"],
+                _card(body),
+                respond,
+            )
+        )
+
+    @app.action(ids.TAGS_SELECT)
+    def tags(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        after_ack(
+            lambda: desk.change_tags(
+                _ticket_id(action),
+                [o["value"] for o in action.get("selected_options", [])],
+                body["user"]["id"],
+                _card(body),
+                respond,
+            )
+        )
+
+    @app.action(ids.LIST_PAGE + "_prev")
+    @app.action(ids.LIST_PAGE + "_next")
+    def page(ack: Ack, action: dict[str, Any], respond: Respond) -> None:
+        ack()
+
+        def show_page() -> None:
+            where = json.loads(action["value"])
+            status = Status(where["status"]) if where.get("status") else None
+            desk.list_tickets(status, int(where["offset"]), respond, replace=True)
+
+        after_ack(show_page)
+
+    @app.action(ids.LOOKUP_RETRY)
+    @app.action(ids.DRAFT_RESTORE)
+    def modal_button(ack: Ack, action: dict[str, Any], body: dict[str, Any]) -> None:
+        ack()
+        redo = desk.retry_lookups if action["action_id"] == ids.LOOKUP_RETRY else desk.restore_form
+        after_ack(
+            lambda: redo(
+                body["view"]["id"], ModalContext.load(body["view"].get("private_metadata"))
+            )
+        )
+
+    @app.action(ids.CATEGORY_INPUT)
+    @app.action(ids.PRIORITY_INPUT)
+    @app.action(ids.ATTACHMENT_INPUT)
+    def modal_input(ack: Ack) -> None:
+        ack()  # inputs in a modal report changes too; the submission reads them

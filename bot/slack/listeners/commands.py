@@ -1,0 +1,83 @@
+"""`/ticket new|list|show|help`: ack at once, the slow part after the ack."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot.desk import Desk
+from bot.gateway import Status
+from bot.runtime.after_ack import after_ack
+from bot.slack.forms import ModalContext
+from bot.slack.render import render, unescape_slack
+
+COMMAND = "/ticket"
+STATUS_WORDS = {s.value: s for s in Status}
+#: a ticket id as any helpdesk writes it: digits (Epixel) or a code such as TICKET-12345
+TICKET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def register(app: App, desk: Desk) -> None:
+    @app.command(COMMAND)
+    def ticket(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+        words = unescape_slack(command.get("text") or "").strip()
+        sub, _, rest = words.partition(" ")
+        sub, rest = sub.lower(), rest.strip()
+        if sub == "new":
+            ack()
+            context = ModalContext(
+                channel=command.get("channel_id"), response_url=command.get("response_url")
+            )
+            after_ack(
+                lambda: desk.open_new_ticket(command["trigger_id"], rest, context, respond),
+                urgent=True,
+            )
+        elif sub in ("list", "show") and not _can(desk, sub):
+            ack(
+                **_notice(f"`/ticket {sub}` is not available with this helpdesk."),
+                response_type="ephemeral",
+            )
+        elif sub == "list":
+            list_tickets(ack, rest, desk, respond)
+        elif sub == "show":
+            show_ticket(ack, rest, desk, respond)
+        elif sub in ("help", ""):
+            ack(**desk.help(), response_type="ephemeral")
+        else:
+            ack(**desk.help(unknown=words), response_type="ephemeral")
+
+
+def _can(desk: Desk, sub: str) -> bool:
+    caps = desk.capabilities
+    return caps.ticket_list if sub == "list" else caps.ticket_detail
+
+
+def list_tickets(ack: Ack, rest: str, desk: Desk, respond: Respond) -> None:
+    if rest and rest.lower() not in STATUS_WORDS:
+        ack(
+            **_notice(
+                f"`{rest}` is not a status. Use `/ticket list`, or add open, processing or closed."
+            ),
+            response_type="ephemeral",
+        )
+        return
+    ack(**_notice(":mag: Looking up tickets…"), response_type="ephemeral")
+    after_ack(lambda: desk.list_tickets(STATUS_WORDS.get(rest.lower()), 0, respond, replace=True))
+
+
+def show_ticket(ack: Ack, rest: str, desk: Desk, respond: Respond) -> None:
+    ticket_id = rest.lstrip("#")
+    if not TICKET_ID.fullmatch(ticket_id):
+        ack(
+            **_notice("Which ticket? Use `/ticket show <id>`, for example `/ticket show 42`."),
+            response_type="ephemeral",
+        )
+        return
+    ack(**_notice(f":mag: Looking up ticket #{ticket_id}…"), response_type="ephemeral")
+    after_ack(lambda: desk.show_ticket(ticket_id, respond))
+
+
+def _notice(text: str) -> Any:
+    return render("notice.json.j2", text=text, details=None)

@@ -1,0 +1,211 @@
+"""Slack → helpdesk, worker side: one outbox entry delivered, or given up visibly.
+
+`deliver` raises `Retry` (or the gateway's `Unavailable`) when trying again
+later may work; any other `GatewayError` is final. Delivery is idempotent per
+Slack message: its state in the store says what already reached the helpdesk
+(`status`, `parts_done`, `sent_text`), and a retried attempt first looks for its
+text in the ticket's conversations before sending it again.
+
+A reply becomes "<name>: <plain text>"; Epixel takes one attachment per
+conversation, so the first file rides with the text and each further file gets
+a conversation of its own, "<name>: (file 2 of 3: report.pdf)". Files over the
+backend's limit are left out, named in the text, and a thread note gives the limit.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import NamedTuple
+
+import httpx
+from slack_sdk.errors import SlackApiError
+
+from bot.desk import Desk
+from bot.gateway import FileUpload
+from bot.slack.client import FileTooLarge, download_file
+from bot.slack.render import escape_mrkdwn
+from bot.slack.text import to_plain_text
+from bot.store import ThreadRef
+from bot.sync.outbox import CreateJob, DeleteJob, EditJob, Entry, ReplyJob, SharedFile
+
+log = logging.getLogger(__name__)
+
+DELIVERED = "white_check_mark"
+FAILED = "x"
+NOTE_ONCE_TTL = 30 * 24 * 3600
+
+
+class Retry(Exception):
+    """Not now: try this entry again after a backoff."""
+
+
+class Part(NamedTuple):
+    """One conversation to write: its text and at most one file."""
+
+    text: str
+    file: SharedFile | None = None
+
+
+class Delivery:
+    def __init__(self, desk: Desk) -> None:
+        self.desk = desk
+        self.store = desk.store
+        self.gateway = desk.gateway
+        self.slack = desk.slack
+
+    def deliver(self, entry: Entry, attempt: int) -> None:
+        job = entry.job
+        if isinstance(job, ReplyJob):
+            self._reply(job, retried=attempt > 1)
+        elif isinstance(job, EditJob):
+            self._edit(job, retried=attempt > 1)
+        elif isinstance(job, DeleteJob):
+            self._delete(job)
+        else:
+            self.desk.create_ticket(
+                job.draft, job.user_id, job.view_id, job.context, redelivered=attempt > 1
+            )
+
+    def give_up(self, entry: Entry, reason: str) -> None:
+        """Make a dead-lettered entry visible where it came from."""
+        job = entry.job
+        try:
+            if isinstance(job, ReplyJob):
+                self.store.set_message_state(job.channel, job.ts, status="dead")
+                self._react(job.channel, job.ts, FAILED)
+                self._note(job, f":x: This reply could not reach the helpdesk: {reason}")
+            elif isinstance(job, EditJob):
+                self._note(job, f":x: An edit could not reach the helpdesk: {reason}")
+            elif isinstance(job, CreateJob):
+                self.desk.show_creation_failure(job.draft, job.view_id, job.context, reason)
+        except Exception:
+            log.exception("could not report a dead-lettered %s entry", job.kind)
+
+    # --- replies ---------------------------------------------------------------
+
+    def _reply(self, job: ReplyJob, retried: bool) -> None:
+        state = self.store.message_state(job.channel, job.ts)
+        if state.get("status") == "delivered":
+            self._react(job.channel, job.ts, DELIVERED)  # the reaction may be what was lost
+            return
+        if state.get("deleted"):
+            self.store.set_message_state(job.channel, job.ts, status="dropped")
+            return
+        text = state.get("latest_text", job.text)
+        parts = self._parts(job, text)
+        done = int(state.get("parts_done", "0"))
+        for index in range(done, len(parts)):
+            self._send(job, parts[index], look_first=retried and index == done)
+            self.store.set_message_state(job.channel, job.ts, parts_done=str(index + 1))
+        self.store.set_message_state(job.channel, job.ts, status="delivered", sent_text=text)
+        self._react(job.channel, job.ts, DELIVERED)
+
+    def _parts(self, job: ReplyJob, text: str) -> list[Part]:
+        caps = self.desk.capabilities
+        name = self.desk.lookups.person(job.user).name
+        body = self._plain(text)
+        limit = caps.max_attachment_bytes
+        too_large = [f for f in job.files if limit and f.size is not None and f.size > limit]
+        sendable = [f for f in job.files if f not in too_large] if caps.attachments else []
+        left_out = [f for f in job.files if f not in sendable]
+        if too_large:
+            self._note_too_large(job, too_large)
+        if left_out:
+            body = f"{body} [not attached: {', '.join(f.name for f in left_out)}]".strip()
+        if not body:
+            body = "(shared " + ", ".join(f.name for f in sendable) + ")"
+        parts = [Part(f"{name}: {body}", sendable[0] if sendable else None)]
+        for number, file in enumerate(sendable[1:], start=2):
+            parts.append(Part(f"{name}: (file {number} of {len(sendable)}: {file.name})", file))
+        return parts
+
+    def _send(self, job: ReplyJob | EditJob, part: Part, look_first: bool) -> None:
+        """One conversation, unless a retried attempt finds it already in the helpdesk."""
+        ticket_id = job.ticket_id
+        if look_first and self._helpdesk_has(ticket_id, part.text):
+            log.info("ticket %s already has a retried conversation; not sent again", ticket_id)
+            return
+        attachment = self._download(job, part.file) if part.file else None
+        self.store.remember_sent(ticket_id, part.text)
+        self.gateway.add_conversation(ticket_id, part.text, attachment)
+
+    def _helpdesk_has(self, ticket_id: str, text: str) -> bool:
+        if not self.store.was_sent(ticket_id, text):
+            return False  # never sent by anyone: nothing to find
+        wanted = " ".join(text.split())
+        conversations = self.gateway.get_ticket(ticket_id).conversations
+        return any(" ".join(c.text.split()) == wanted for c in conversations)
+
+    def _download(self, job: ReplyJob | EditJob, file: SharedFile) -> FileUpload | None:
+        limit = self.desk.capabilities.max_attachment_bytes
+        try:
+            return download_file(file.download_spec(), self.slack.token or "", limit)
+        except FileTooLarge:
+            self._note_too_large(job, [file])  # Slack did not tell its size in advance
+            return None
+        except httpx.HTTPError as exc:
+            raise Retry(f"Slack did not hand over {file.name} ({type(exc).__name__})") from None
+
+    # --- edits and deletions ----------------------------------------------------
+
+    def _edit(self, job: EditJob, retried: bool) -> None:
+        state = self.store.message_state(job.channel, job.ts)
+        status = state.get("status")
+        if status in (None, "queued"):
+            raise Retry("the reply itself is still on its way")
+        latest = state.get("latest_text", job.text)
+        if status != "delivered" or latest == state.get("sent_text"):
+            return  # never sent (deleted, dead), or sent with this text already
+        name = self.desk.lookups.person(job.user).name if job.user else "Someone"
+        self._send(job, Part(f"{name}: (edited) {self._plain(latest)}"), look_first=retried)
+        self.store.set_message_state(job.channel, job.ts, sent_text=latest)
+
+    def _delete(self, job: DeleteJob) -> None:
+        status = self.store.message_state(job.channel, job.ts).get("status")
+        if status in (None, "queued"):
+            raise Retry("the reply itself is still on its way")
+        if status == "delivered" and self._once(f"deleted-note:{job.channel}:{job.ts}"):
+            self._note(
+                job,
+                f"A message deleted here stays in the helpdesk: ticket #{job.ticket_id} "
+                "keeps its text. Ask an agent if it must go.",
+            )
+
+    # --- Slack side ---------------------------------------------------------------
+
+    def _plain(self, text: str) -> str:
+        return to_plain_text(text, lambda user: self.desk.lookups.person(user).name).strip()
+
+    def _note_too_large(self, job: ReplyJob | EditJob, files: list[SharedFile]) -> None:
+        limit = self.desk.capabilities.max_attachment_bytes or 0
+        names = ", ".join(escape_mrkdwn(f.name) for f in files)
+        if self._once(f"too-large-note:{job.channel}:{job.ts}"):
+            self._note(
+                job,
+                f":warning: {names} not sent to the helpdesk: it takes files up to "
+                f"{_size_label(limit)}.",
+            )
+
+    def _note(self, job: ReplyJob | EditJob | DeleteJob, text: str) -> None:
+        try:
+            self.desk.note(ThreadRef(job.channel, job.thread_ts), text)
+        except SlackApiError as exc:
+            log.warning("thread note failed: %s", exc.response.get("error"))
+
+    def _react(self, channel: str, ts: str, name: str) -> None:
+        try:
+            self.slack.reactions_add(channel=channel, timestamp=ts, name=name)
+        except SlackApiError as exc:
+            if exc.response.get("error") != "already_reacted":
+                log.warning("reaction %s failed: %s", name, exc.response.get("error"))
+
+    def _once(self, what: str) -> bool:
+        return self.store.claim(what, NOTE_ONCE_TTL)
+
+
+def _size_label(size: int) -> str:
+    if size >= 1024 * 1024 and size % (1024 * 1024) == 0:
+        return f"{size // (1024 * 1024)} MiB"
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MiB"
+    return f"{max(size // 1024, 1)} KiB"

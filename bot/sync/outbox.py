@@ -1,0 +1,121 @@
+"""The durable outbox: what listeners hand to the workers, written before they return.
+
+Each entry of the Redis Stream holds one job as JSON. Jobs of one ticket (or of
+one modal, for a creation) share a *lane* so that a worker delivers them in
+order; different lanes are delivered concurrently.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Annotated, Any, Literal, NamedTuple
+
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+from bot.slack.forms import Draft, ModalContext
+from bot.store import Store, StreamEntry
+
+log = logging.getLogger(__name__)
+
+
+class SharedFile(BaseModel):
+    """A file attached to a Slack message: what is needed to download it later."""
+
+    id: str
+    name: str = "file"
+    size: int | None = None
+    mimetype: str | None = None
+    url_private: str | None = None
+    url_private_download: str | None = None
+
+    def download_spec(self) -> dict[str, object]:
+        return self.model_dump(exclude_none=True)
+
+
+class ThreadMessageJob(BaseModel):
+    """Something about one message in a ticket's thread; a ticket's jobs share a lane."""
+
+    ticket_id: str
+    channel: str
+    thread_ts: str
+    ts: str
+
+    @property
+    def lane(self) -> str:
+        return f"ticket:{self.ticket_id}"
+
+
+class ReplyJob(ThreadMessageJob):
+    """A person's reply in a ticket's thread, to become a conversation."""
+
+    kind: Literal["reply"] = "reply"
+    user: str
+    text: str = ""
+    files: list[SharedFile] = Field(default_factory=list)
+
+
+class EditJob(ThreadMessageJob):
+    """A mirrored reply was edited in Slack; `text` is its new text."""
+
+    kind: Literal["edit"] = "edit"
+    user: str
+    text: str
+
+
+class DeleteJob(ThreadMessageJob):
+    """A mirrored reply was deleted in Slack."""
+
+    kind: Literal["delete"] = "delete"
+
+
+class CreateJob(BaseModel):
+    """A submitted new-ticket modal."""
+
+    kind: Literal["create"] = "create"
+    draft: Draft
+    user_id: str
+    view_id: str
+    context: ModalContext
+
+    @property
+    def lane(self) -> str:
+        return f"view:{self.view_id}"
+
+
+Job = Annotated[ReplyJob | EditJob | DeleteJob | CreateJob, Field(discriminator="kind")]
+JOB = TypeAdapter[Any](Job)
+
+
+class Entry(NamedTuple):
+    id: str
+    job: ReplyJob | EditJob | DeleteJob | CreateJob
+    enqueued_at: float
+    fields: dict[str, str]
+
+
+class Outbox:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def put(self, job: ReplyJob | EditJob | DeleteJob | CreateJob) -> str:
+        """Write `job` durably; returns the stream entry id."""
+        return self.store.outbox_add(
+            {"job": job.model_dump_json(), "lane": job.lane, "at": f"{time.time():.6f}"}
+        )
+
+    @staticmethod
+    def lane_of(raw: StreamEntry) -> str:
+        """The entry's lane (its ticket), read without parsing the job."""
+        return raw.fields.get("lane") or raw.id
+
+    def parse(self, raw: StreamEntry) -> Entry | None:
+        """The entry's job, or None (dead-lettered) when it cannot be read."""
+        try:
+            job = JOB.validate_json(raw.fields["job"])
+            enqueued_at = float(raw.fields.get("at", "0"))
+        except (KeyError, ValueError, ValidationError) as exc:
+            log.error("outbox entry %s is unreadable; dead-lettered", raw.id)
+            self.store.outbox_dead_letter(raw.id, raw.fields, f"unreadable: {type(exc).__name__}")
+            return None
+        return Entry(raw.id, job, enqueued_at, raw.fields)

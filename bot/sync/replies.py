@@ -1,0 +1,163 @@
+"""Slack → helpdesk, listener side: which messages are mirrored, written to the outbox.
+
+Runs on the request's thread, before Slack gets its answer, and does only Redis
+work (dedupe claims, the outbox entry, the message's state); everything that
+talks to the helpdesk or to Slack happens in the worker (bot/delivery.py).
+
+What is mirrored: a person's message in the thread of a ticket card (subtype
+none, `file_share` or `thread_broadcast`). Not mirrored: bot messages, the
+bot's own posts, the card itself, messages outside ticket threads, and every
+other subtype (joins, topic changes, …).
+
+Edits and deletions of a mirrored reply:
+- edited before it reached the helpdesk: the new text is what will be sent;
+- edited after: the new text goes to the helpdesk as a new conversation,
+  "(edited) …" (the helpdesk cannot change a conversation);
+- deleted before it reached the helpdesk: it is not sent;
+- deleted after: a thread note says the helpdesk keeps the text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+from bot.desk import Desk
+from bot.runtime.after_ack import after_ack
+from bot.store import ThreadRef
+from bot.sync.outbox import DeleteJob, EditJob, ReplyJob, SharedFile
+
+log = logging.getLogger(__name__)
+
+#: Slack retries for about 5 minutes; claims outlive that with room to spare
+DEDUPE_TTL = 15 * 60
+ONCE_PER_THREAD_TTL = 30 * 24 * 3600
+MIRRORED_SUBTYPES = {None, "file_share", "thread_broadcast"}
+NO_CONVERSATIONS_NOTE = (
+    "This helpdesk does not take replies from Slack, so messages in this thread stay "
+    "here. Write in the helpdesk to reach the agents."
+)
+
+
+class Replies:
+    def __init__(self, desk: Desk) -> None:
+        self.desk = desk
+        self.store = desk.store
+        self.outbox = desk.outbox
+
+    def accept(self, event: dict[str, Any], event_id: str | None) -> None:
+        """Decide about one `message` event; what is mirrored is in the outbox on return."""
+        subtype = event.get("subtype")
+        if subtype == "message_changed":
+            self._edited(event, event_id)
+        elif subtype == "message_deleted":
+            self._deleted(event, event_id)
+        elif subtype in MIRRORED_SUBTYPES and not _from_a_bot(event):
+            self._replied(event, event_id)
+
+    def _replied(self, event: dict[str, Any], event_id: str | None) -> None:
+        channel, ts, thread_ts = event.get("channel"), event.get("ts"), event.get("thread_ts")
+        if not (channel and ts and thread_ts) or thread_ts == ts or not event.get("user"):
+            return
+        ticket_id = self.store.ticket_for_thread(ThreadRef(channel, thread_ts))
+        if ticket_id is None:
+            return
+        if not self.desk.capabilities.conversations_out:
+            self._say_replies_stay_here(ThreadRef(channel, thread_ts))
+            return
+        job = ReplyJob(
+            ticket_id=ticket_id,
+            channel=channel,
+            thread_ts=thread_ts,
+            ts=ts,
+            user=event["user"],
+            text=event.get("text") or "",
+            files=[SharedFile.model_validate(f) for f in event.get("files") or [] if f.get("id")],
+        )
+        self._enqueue_once(
+            event_id, f"msg:{channel}:{ts}", job, status="queued", ticket_id=ticket_id
+        )
+
+    def _edited(self, event: dict[str, Any], event_id: str | None) -> None:
+        message = event.get("message") or {}
+        before = event.get("previous_message") or {}
+        channel, ts = event.get("channel"), message.get("ts")
+        if (
+            not channel
+            or not ts
+            or _from_a_bot(message)
+            or message.get("text") == before.get("text")
+        ):
+            return  # unfurls, reply counts and other changes that are not edits
+        state = self.store.message_state(channel, ts)
+        if not state.get("ticket_id"):
+            return  # not a reply the bot mirrors
+        text = message.get("text") or ""
+        version = (message.get("edited") or {}).get("ts") or _digest(text)
+        job = EditJob(
+            ticket_id=state["ticket_id"],
+            channel=channel,
+            thread_ts=message.get("thread_ts") or ts,
+            ts=ts,
+            user=message.get("user") or "",
+            text=text,
+        )
+        self._enqueue_once(event_id, f"edit:{channel}:{ts}:{version}", job, latest_text=text)
+
+    def _deleted(self, event: dict[str, Any], event_id: str | None) -> None:
+        channel, ts = event.get("channel"), event.get("deleted_ts")
+        if not channel or not ts:
+            return
+        state = self.store.message_state(channel, ts)
+        if not state.get("ticket_id"):
+            return
+        before = event.get("previous_message") or {}
+        job = DeleteJob(
+            ticket_id=state["ticket_id"],
+            channel=channel,
+            thread_ts=before.get("thread_ts") or ts,
+            ts=ts,
+        )
+        self._enqueue_once(event_id, f"delete:{channel}:{ts}", job, deleted="1")
+
+    def _enqueue_once(
+        self,
+        event_id: str | None,
+        message_claim: str,
+        job: ReplyJob | EditJob | DeleteJob,
+        **state: str,
+    ) -> None:
+        """Claim the event id and the message, record its state, write the job.
+
+        A Slack retry carries the same event id; the same message delivered under
+        two event ids carries the same (channel, ts): either claim stops it.
+        """
+        claims = [f"event:{event_id}"] if event_id else []
+        claims.append(message_claim)
+        taken = []
+        try:
+            for claim in claims:
+                if not self.store.claim(claim, DEDUPE_TTL):
+                    return
+                taken.append(claim)
+            self.store.set_message_state(job.channel, job.ts, **state)
+            self.outbox.put(job)
+        except Exception:
+            for claim in taken:  # Slack retries; let the retry through
+                self.store.release(claim)
+            raise
+
+    def _say_replies_stay_here(self, thread: ThreadRef) -> None:
+        if self.store.claim(
+            f"no-conversations-out:{thread.channel}:{thread.ts}", ONCE_PER_THREAD_TTL
+        ):
+            after_ack(lambda: self.desk.note(thread, NO_CONVERSATIONS_NOTE))
+
+
+def _from_a_bot(message: dict[str, Any]) -> bool:
+    return bool(message.get("bot_id")) or message.get("subtype") == "bot_message"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

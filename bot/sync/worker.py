@@ -1,0 +1,308 @@
+"""The sync worker: drains the outbox (and runs the helpdesk poller) in one process.
+
+`OutboxWorker` reads the stream through the consumer group (XREADGROUP), hands
+each entry to a *lane* chosen by the entry's ticket, so that one ticket's
+replies reach the helpdesk in order while other tickets go ahead concurrently,
+and acknowledges an entry (XACK, then XDEL) once delivered. A failure that may
+pass (`Unavailable`: 5xx, timeouts, connection errors) is retried with
+exponential backoff and jitter, holding its lane; after `max_attempts`
+attempts or `max_age` seconds the entry moves to the dead-letter stream and the
+thread shows it (bot/delivery.py). Entries a dead worker left pending are
+taken over with XAUTOCLAIM once idle for `claim_idle_ms`; a living worker
+keeps its own entries fresh (XCLAIM … JUSTID, a heartbeat), so nobody takes
+them from it however long a backoff lasts.
+
+Every timing is an `OUTBOX_*` variable (see `OutboxSettings`); tests make them tiny.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import random
+import signal
+import socket
+import threading
+import time
+import uuid
+import zlib
+from types import FrameType
+
+import redis
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from slack_sdk import WebClient
+
+from bot.desk import Desk, explain
+from bot.gateway import GatewayError, TicketGateway, Unavailable
+from bot.runtime.settings import Settings, load_section
+from bot.slack.client import build_client
+from bot.store import Store, StreamEntry
+from bot.sync.delivery import Delivery, Retry
+from bot.sync.outbox import Entry, Outbox
+
+log = logging.getLogger(__name__)
+
+RETRYABLE = (Unavailable, Retry, redis.RedisError)
+
+
+class OutboxSettings(BaseSettings):
+    """How the outbox worker paces itself; each field is `OUTBOX_<NAME>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="OUTBOX_", env_file=".env", extra="ignore")
+
+    #: entries delivered concurrently (one thread each); one ticket always uses one lane
+    lanes: int = 8
+    #: entries read ahead per lane
+    read_ahead: int = 4
+    #: longest wait in XREADGROUP for new entries
+    block_ms: int = 1000
+    #: an entry pending this long on a silent consumer is taken over
+    claim_idle_ms: int = 30_000
+    #: seconds between scans for such entries
+    claim_every: float = 5.0
+    #: backoff before retry n: a random wait in [d/2, d], d = min(cap, base * 2**(n-1))
+    backoff_base: float = 1.0
+    backoff_cap: float = 60.0
+    #: give up after this many attempts, or this many seconds after the entry was written
+    max_attempts: int = 12
+    max_age: float = 3600.0
+
+    def backoff(self, attempt: int) -> float:
+        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** max(0, attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        store: Store,
+        delivery: Delivery,
+        settings: OutboxSettings | None = None,
+        consumer: str | None = None,
+    ) -> None:
+        self.store = store
+        self.outbox = Outbox(store)
+        self.delivery = delivery
+        self.settings = settings or load_section(OutboxSettings)
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._lanes: list[queue.Queue[StreamEntry]] = [
+            queue.Queue() for _ in range(max(1, self.settings.lanes))
+        ]
+        self._held: set[str] = set()  # read by this consumer and not finished
+        self._held_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._claim_cursor = "0-0"
+
+    # --- the loop ----------------------------------------------------------------
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Read, dispatch and deliver until `stop` is set; what is unfinished stays pending."""
+        self._stop = stop
+        self._ensure_group()
+        threads = [
+            threading.Thread(target=self._lane, args=(q,), name=f"outbox-lane-{n}", daemon=True)
+            for n, q in enumerate(self._lanes)
+        ]
+        threads.append(threading.Thread(target=self._heartbeat, name="outbox-beat", daemon=True))
+        for thread in threads:
+            thread.start()
+        log.info("outbox worker %s: %d lanes", self.consumer, len(self._lanes))
+        next_claim = 0.0
+        while not stop.is_set():
+            try:
+                if time.monotonic() >= next_claim:
+                    self._take_over_idle()
+                    next_claim = time.monotonic() + self.settings.claim_every
+                self._read_new()
+            except redis.RedisError as exc:
+                log.warning("outbox: Redis failed (%s); trying again", type(exc).__name__)
+                stop.wait(1.0)
+        for thread in threads:
+            thread.join(timeout=5)
+
+    def _ensure_group(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.store.outbox_ensure_group()
+                return
+            except redis.RedisError as exc:
+                log.warning("outbox: Redis failed (%s); trying again", type(exc).__name__)
+                self._stop.wait(1.0)
+
+    def _read_new(self) -> None:
+        room = len(self._lanes) * self.settings.read_ahead - self._held_count()
+        if room <= 0:
+            self._stop.wait(0.005)
+            return
+        block_ms = max(1, self.settings.block_ms)
+        for raw in self.store.outbox_read(self.consumer, room, block_ms):
+            self._dispatch(raw)
+
+    def _take_over_idle(self) -> None:
+        cursor, entries = self.store.outbox_claim_idle(
+            self.consumer, self.settings.claim_idle_ms, self._claim_cursor
+        )
+        self._claim_cursor = cursor
+        for raw in entries:
+            with self._held_lock:
+                mine = raw.id in self._held
+            if not mine:
+                log.info("outbox: took over entry %s left by a silent worker", raw.id)
+                self._dispatch(raw)
+
+    def _dispatch(self, raw: StreamEntry) -> None:
+        with self._held_lock:
+            self._held.add(raw.id)
+        self._lanes[_lane_number(raw, len(self._lanes))].put(raw)
+
+    def _held_count(self) -> int:
+        with self._held_lock:
+            return len(self._held)
+
+    def _heartbeat(self) -> None:
+        every = max(0.005, self.settings.claim_idle_ms / 3000)
+        while not self._stop.wait(every):
+            with self._held_lock:
+                held = list(self._held)
+            try:
+                self.store.outbox_touch(self.consumer, held)
+            except redis.RedisError as exc:
+                log.warning("outbox heartbeat failed: %s", type(exc).__name__)
+
+    # --- one lane ----------------------------------------------------------------
+
+    def _lane(self, entries: queue.Queue[StreamEntry]) -> None:
+        while not self._stop.is_set():
+            try:
+                raw = entries.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            try:
+                self.process(raw)
+            except Exception:
+                log.exception("outbox entry %s: unexpected failure; left pending", raw.id)
+            finally:
+                with self._held_lock:
+                    self._held.discard(raw.id)
+
+    def process(self, raw: StreamEntry) -> None:
+        """Deliver one entry: done, retried with backoff, or dead-lettered."""
+        entry = self.outbox.parse(raw)
+        if entry is None:
+            return
+        attempt = self.store.outbox_attempt(entry.id)
+        while not self._stop.is_set():
+            try:
+                self.delivery.deliver(entry, attempt)
+            except RETRYABLE as exc:
+                if self._exhausted(entry, attempt):
+                    self._give_up(entry, _reason(exc, attempt))
+                    return
+                log.info("outbox entry %s: attempt %d failed (%s)", entry.id, attempt, exc)
+                if self._stop.wait(self.settings.backoff(attempt)):
+                    return  # stopping: the entry stays pending for the next worker
+                attempt = self.store.outbox_attempt(entry.id)
+            except GatewayError as exc:
+                self._give_up(entry, explain(exc))
+                return
+            except Exception:
+                log.exception("outbox entry %s failed", entry.id)
+                self._give_up(entry, "the bot failed on it; an admin can find it in its log.")
+                return
+            else:
+                self.store.outbox_done(entry.id)
+                return
+
+    def _exhausted(self, entry: Entry, attempt: int) -> bool:
+        too_old = time.time() - entry.enqueued_at >= self.settings.max_age
+        return attempt >= self.settings.max_attempts or too_old
+
+    def _give_up(self, entry: Entry, reason: str) -> None:
+        log.warning("outbox entry %s (%s) dead-lettered: %s", entry.id, entry.job.kind, reason)
+        self.store.outbox_dead_letter(entry.id, entry.fields, reason)
+        self.delivery.give_up(entry, reason)
+
+
+def _lane_number(raw: StreamEntry, lanes: int) -> int:
+    entry_lane = Outbox.lane_of(raw)
+    return zlib.crc32(entry_lane.encode()) % lanes
+
+
+def _reason(exc: Exception, attempts: int) -> str:
+    """Why an entry was given up after retries, in a sentence for the thread."""
+    if isinstance(exc, GatewayError):
+        detail = exc.message.rpartition(": ")[2]  # "HTTP 503", "timed out (ReadTimeout)"
+        return f"the helpdesk is not answering ({detail}, {attempts} attempts)."
+    if isinstance(exc, Retry):
+        return f"{exc} ({attempts} attempts)."
+    return "the bot's Redis is not answering."
+
+
+# --- the worker process ------------------------------------------------------------
+
+
+class SyncWorker:
+    """The outbox worker and the helpdesk poller, each on a thread of this process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        gateway: TicketGateway,
+        store: Store,
+        *,
+        client: WebClient | None = None,
+        outbox: OutboxSettings | None = None,
+        poll: bool = True,
+    ) -> None:
+        client = client or build_client(
+            settings.SLACK_BOT_TOKEN.get_secret_value(), settings.SLACK_API_URL
+        )
+        desk = Desk(gateway, store, client, ticket_channel=settings.TICKET_CHANNEL)
+        self.outbox = OutboxWorker(store, Delivery(desk), outbox)
+        self.stop_event = threading.Event()
+        self._runners = [self.outbox.run_forever]
+        if poll:
+            from bot.sync.poller import Poller  # helpdesk → Slack (issue 4, the other half)
+
+            self._runners.append(Poller(settings, gateway, store, desk).run_forever)
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> SyncWorker:
+        for runner in self._runners:
+            thread = threading.Thread(target=runner, args=(self.stop_event,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stop_event.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+    def wait(self) -> None:
+        """Block until stopped (SIGTERM or SIGINT in `run_worker`)."""
+        while not self.stop_event.wait(0.5):
+            pass
+
+
+def run_worker() -> int:
+    """`ticket-bot worker`: only the sync worker, until SIGTERM or SIGINT."""
+    from bot.runtime.wiring import start
+
+    runtime = start()
+    worker = SyncWorker(runtime.settings, runtime.gateway, runtime.store).start()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: stopping the worker", signum)
+        worker.stop_event.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        worker.wait()
+    finally:
+        worker.stop()
+        runtime.close()
+    return 0

@@ -1,0 +1,179 @@
+"""/ticket new|list|show|help end to end: signed requests in, fake Slack and helpdesk out."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tests.support.flows import texts
+from tests.support.harness import Harness
+
+
+def block_ids(view: dict[str, Any]) -> list[str]:
+    return [b.get("block_id", "") for b in view["blocks"]]
+
+
+def test_help_answers_in_the_ack(live: Harness) -> None:
+    response = live.client.command("help")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["response_type"] == "ephemeral"
+    assert "/ticket new" in texts(body["blocks"])
+    assert "/ticket list" in texts(body["blocks"])
+    assert live.helpdesk.requests == []
+
+
+def test_unknown_subcommand_answers_with_help(live: Harness) -> None:
+    body = live.client.command("frobnicate <!channel>").json()
+    shown = texts(body["blocks"])
+    assert "frobnicate &lt;!channel&gt;" in shown
+    assert "<!channel>" not in shown
+    assert "/ticket new" in shown
+
+
+def test_cold_new_opens_a_loading_view_then_fills_it(live: Harness) -> None:
+    response = live.client.command("new Printer jam")
+    assert response.status_code == 200
+    opened = live.slack.wait_for("views.open")[0]
+    assert opened.args["view"]["callback_id"] == "ticket_new_loading"
+    updated = live.slack.wait_for("views.update")[0]
+    view = updated.args["view"]
+    assert view["callback_id"] == "ticket_new"
+    subject = next(b for b in view["blocks"] if b.get("block_id") == "subject")
+    assert subject["element"]["initial_value"] == "Printer jam"
+    category = next(b for b in view["blocks"] if b.get("block_id") == "category")
+    assert [o["text"]["text"] for o in category["element"]["options"]][:2] == [
+        "Hardware",
+        "Software",
+    ]
+    assert "attachment" in block_ids(view)
+
+
+def test_warm_new_opens_the_form_directly(live: Harness) -> None:
+    live.client.command("new")
+    live.slack.wait_for("views.update")
+    live.client.command("new Second")
+    opened = live.slack.wait_for("views.open", count=2)[1]
+    assert opened.args["view"]["callback_id"] == "ticket_new"
+    assert len(live.slack.calls_to("views.update")) == 1
+    assert len(live.helpdesk.requests_to("category-list")) == 1
+
+
+def test_cold_lookup_failure_shows_retry_then_works(live: Harness) -> None:
+    live.helpdesk.fail_next(20, status=503, path_contains="category-list")
+    live.client.command("new")
+    failed = live.slack.wait_for("views.update", timeout=10)[0].args["view"]
+    assert "did not answer" in texts(failed["blocks"]) or "not answering" in texts(failed["blocks"])
+    retry = next(e for b in failed["blocks"] if b["type"] == "actions" for e in b["elements"])
+    live.helpdesk.fail_next(0, path_contains="category-list")
+    live.helpdesk.reset()
+    view = {**failed, "id": live.slack.calls_to("views.open")[0].response["view"]["id"]}
+    live.client.block_action(retry, view=view)
+    form = live.slack.wait_for("views.update", count=3)[2].args["view"]
+    assert form["callback_id"] == "ticket_new"
+
+
+def test_helpdesk_slower_than_3s_does_not_delay_the_ack(live: Harness) -> None:
+    live.helpdesk.delay = 4.0
+    started = time.monotonic()
+    response = live.client.command("new Slow desk")
+    assert response.status_code == 200
+    assert time.monotonic() - started < 1.0
+    opened = live.slack.wait_for("views.open")[0]
+    assert opened.time - started < 1.0
+
+
+def test_list_shows_tickets_with_paging(live: Harness) -> None:
+    for n in range(12):
+        live.helpdesk.add_ticket(subject=f"Ticket {n}")
+    ack = live.client.command("list open")
+    assert "Looking up" in texts(ack.json())
+    listed = live.slack.wait_for("response_url")[0].args
+    assert listed["replace_original"] is True
+    shown = texts(listed["blocks"])
+    assert "Ticket 11" in shown and "Ticket 2" in shown and "Ticket 1 " not in shown
+    nxt = next(
+        e
+        for b in listed["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["text"]["text"] == "Next"
+    )
+    live.client.block_action(nxt, message={"blocks": listed["blocks"]})
+    page2 = live.slack.wait_for("response_url", count=2)[1].args
+    assert "Ticket 0" in texts(page2["blocks"]) and "Ticket 11" not in texts(page2["blocks"])
+
+
+def test_list_with_a_bad_status_says_what_is_wrong(live: Harness) -> None:
+    body = live.client.command("list pending").json()
+    assert "`pending` is not a status" in texts(body)
+    assert live.helpdesk.requests == []
+
+
+def test_show_gives_details_and_latest_conversations(live: Harness) -> None:
+    ticket_id = live.helpdesk.add_ticket(subject="VPN down <!here>")
+    live.helpdesk.add_agent_conversation(ticket_id, "Have you tried <@U2>?")
+    live.client.command(f"show {ticket_id}")
+    shown = texts(live.slack.wait_for("response_url")[0].args["blocks"])
+    assert "VPN down &lt;!here&gt;" in shown
+    assert "Have you tried &lt;@U2&gt;?" in shown
+    assert "<!here>" not in shown and "<@U2>" not in shown
+
+
+def test_show_unknown_ticket_says_so(live: Harness) -> None:
+    live.client.command("show 999")
+    shown = texts(live.slack.wait_for("response_url")[0].args)
+    assert "#999" in shown and "does not know" in shown
+
+
+def test_show_without_id_asks_for_one(live: Harness) -> None:
+    assert "/ticket show <id>" in texts(live.client.command("show").json())
+
+
+def test_many_cold_modals_with_a_slow_helpdesk_all_open_before_their_trigger_expires(
+    live: Harness,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.support.slack_requests import SignedClient
+
+    live.helpdesk.delay = 4.0
+
+    def send(_: int) -> int:
+        with SignedClient(
+            live.client.base_url, live.client.signing_secret, response_url=live.client.response_url
+        ) as client:
+            return client.command("new").status_code
+
+    with ThreadPoolExecutor(30) as pool:
+        assert list(pool.map(send, range(80))) == [200] * 80
+    opened = live.slack.wait_for("views.open", count=80, timeout=15)
+    assert [c.response["error"] for c in opened if not c.response["ok"]] == []
+    live.slack.wait_for("views.update", count=80, timeout=30)
+    assert len(live.helpdesk.requests_to("category-list")) == 1
+
+
+def test_many_modals_with_slack_slow_to_answer_all_open_before_their_trigger_expires(
+    live: Harness,
+) -> None:
+    """The urgent pool runs two threads; threads waiting on a slow Slack get stand-ins.
+    With two threads only, the last of 16 calls would start 6 s after its command."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.support.slack_requests import SignedClient
+
+    live.client.command("new warm the cache")
+    live.slack.wait_for("views.open")
+    live.slack.delay("views.open", 0.8)
+
+    def send(_: int) -> int:
+        with SignedClient(
+            live.client.base_url, live.client.signing_secret, response_url=live.client.response_url
+        ) as client:
+            return client.command("new").status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        assert list(pool.map(send, range(16))) == [200] * 16
+    opened = live.slack.wait_for("views.open", count=17, timeout=15)[1:]
+    assert [c.response["error"] for c in opened if not c.response["ok"]] == []
+    assert {c.args["view"]["callback_id"] for c in opened} == {"ticket_new"}

@@ -1,0 +1,132 @@
+"""Helpers the flow and sync tests share: driving the modal and the card through the
+real Slack path, and reading what reached the fake Slack."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bot.desk import Desk
+from bot.slack.client import build_client
+from bot.store import ThreadRef
+from bot.sync.poller import Poller
+from tests.support.harness import BOT_TOKEN, Harness
+from tests.support.slack_requests import state_values
+
+
+def texts(blob: Any) -> str:
+    """Every string inside a call's args, for 'does X appear anywhere' checks."""
+    if isinstance(blob, dict):
+        return " ".join(texts(v) for v in blob.values())
+    if isinstance(blob, list):
+        return " ".join(texts(v) for v in blob)
+    return str(blob)
+
+
+HOSTILE = '<!channel> <@U1> & "x"'
+
+
+def open_form(live: Harness, text: str = "", channel: str = "C1") -> dict[str, Any]:
+    """The new-ticket modal as Slack holds it after `/ticket new`, id included."""
+    before = len(live.slack.calls_to("views.open")) + len(live.slack.calls_to("views.update"))
+    live.client.command(f"new {text}".strip(), channel_id=channel)
+    deadline = time.monotonic() + 5
+    while True:
+        calls = [c for c in live.slack.calls if c.method in ("views.open", "views.update")]
+        if len(calls) > before and calls[-1].response["view"]["callback_id"] == "ticket_new":
+            return dict(calls[-1].response["view"])
+        assert time.monotonic() < deadline, "the form never opened"
+        time.sleep(0.02)
+
+
+def submit(live: Harness, view: dict[str, Any], **answers: Any) -> Any:
+    filled = {**view, "state": {"values": state_values(view, answers)}}
+    return live.client.view_submission(filled)
+
+
+def create(live: Harness, subject: str = "Printer jam", **extra: Any) -> Any:
+    view = open_form(live)
+    answers = {
+        "subject_input": subject,
+        "description_input": "It jams on page 2",
+        "category_input": "1",
+        "priority_input": "high",
+        **extra,
+    }
+    response = submit(live, view, **answers)
+    assert response.status_code == 200
+    return live.slack.wait_for("chat.postMessage")[0]
+
+
+def wait_for_view(live: Harness, callback_id: str, containing: str = "") -> dict[str, Any]:
+    """The latest views.update that shows `callback_id` with `containing` in it."""
+    deadline = time.monotonic() + 10
+    while True:
+        for call in reversed(live.slack.calls_to("views.update")):
+            view = call.args["view"]
+            if view["callback_id"] == callback_id and containing in texts(view):
+                return dict(view)
+        assert time.monotonic() < deadline, f"no {callback_id} view with {containing!r}"
+        time.sleep(0.02)
+
+
+def card_button(card_call: Any, label: str) -> dict[str, Any]:
+    for block in card_call.args["blocks"]:
+        for element in block.get("elements", []):
+            if element.get("type") == "button" and element["text"]["text"] == label:
+                return {**element, "block_id": block["block_id"]}
+    raise AssertionError(f"no {label} button on the card")
+
+
+CHANNEL = "C1"
+
+
+def make_desk(live: Harness) -> Desk:
+    client = build_client(BOT_TOKEN, live.settings.SLACK_API_URL)
+    return Desk(live.gateway, live.store, client, ticket_channel=live.settings.TICKET_CHANNEL)
+
+
+def make_poller(live: Harness, **settings: Any) -> Poller:
+    chosen = live.settings.model_copy(update=settings)
+    return Poller(chosen, live.gateway, live.store, make_desk(live))
+
+
+def linked_ticket(live: Harness, subject: str = "Printer jam", *, legacy: bool = False) -> str:
+    """A helpdesk ticket with its card posted and linked, as the desk leaves it;
+    `legacy`: linked before any poller existed (no sync state)."""
+    ticket_id = str(live.helpdesk.add_ticket(subject, tags=[1]))
+    desk = make_desk(live)
+    ticket = live.gateway.get_ticket(ticket_id).ticket
+    posted = desk.slack.chat_postMessage(channel=CHANNEL, **desk.card(ticket))
+    live.store.link_thread(ticket_id, ThreadRef(posted["channel"], posted["ts"]))
+    if not legacy:
+        live.store.start_sync(ticket_id, ticket.status, ticket.priority)
+    return ticket_id
+
+
+def thread_of(live: Harness, ticket_id: str) -> ThreadRef:
+    thread = live.store.thread_for_ticket(ticket_id)
+    assert thread is not None
+    return thread
+
+
+def replies(live: Harness, ticket_id: str) -> list[dict[str, Any]]:
+    """Messages in the ticket's thread, the card itself left out, in order."""
+    thread = thread_of(live, ticket_id)
+    return [
+        m
+        for m in live.slack.messages[thread.channel]
+        if m.get("thread_ts") == thread.ts and m["ts"] != thread.ts
+    ]
+
+
+def shown(message: dict[str, Any]) -> str:
+    return texts(message.get("blocks", [])) + " " + str(message.get("text", ""))
+
+
+def notes_in(live: Harness, thread: ThreadRef) -> list[str]:
+    return [
+        texts(c.args)
+        for c in live.slack.calls_to("chat.postMessage")
+        if c.args.get("thread_ts") == thread.ts
+    ]
