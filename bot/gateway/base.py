@@ -69,3 +69,15 @@ class TicketGateway(Protocol):
     def close(self) -> None:
         """Release pooled connections."""
         ...
+
+
+@runtime_checkable
+class ChangeFeed(Protocol):
+    """A backend that can say which tickets changed since a position (`change_feed` in
+    its capabilities): the poller then reads only those, so an idle cycle costs a request
+    or two however many tickets are linked."""
+
+    def changes_since(self, cursor: str | None) -> tuple[str, set[str]]:
+        """The new cursor and the ids of the tickets changed after `cursor`. `None` (no
+        cursor yet): the helpdesk's current position and no ids."""
+        ...
