@@ -36,7 +36,6 @@ import httpx
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.config import ConfigError, Settings, load_section, problem
 from bot.gateway.errors import (
     GatewayError,
     InvalidState,
@@ -64,6 +63,7 @@ from bot.gateway.models import (
     TicketPage,
     TicketStatus,
 )
+from bot.runtime.settings import ConfigError, Settings, load_section, problem
 
 log = logging.getLogger(__name__)
 
@@ -227,8 +227,14 @@ class RtGateway:
     # -- reads -------------------------------------------------------------------
 
     def list_categories(self) -> list[Category]:
+        queues = self._read_queues()
+        with self._queues_lock:
+            self._queues = (self._clock(), queues)
+        return queues
+
+    def _read_queues(self) -> list[Category]:
         rows = self._collection("GET", "queues/all", {"fields": "Name,Description"})
-        queues = [
+        return [
             Category(
                 id=str(row["id"]),
                 name=str(row.get("Name") or ""),
@@ -236,9 +242,6 @@ class RtGateway:
             )
             for row in rows
         ]
-        with self._queues_lock:
-            self._queues = (self._clock(), queues)
-        return queues
 
     def list_priorities(self) -> list[PriorityLevel]:
         return self.section.priority_list()
@@ -542,11 +545,14 @@ class RtGateway:
         return next((q.name for q in queues if q.id == queue_id), None)
 
     def _cached_queues(self) -> list[Category]:
+        # Under the lock: pollers in many threads ask at once, and one of them asks RT.
         with self._queues_lock:
             cached = self._queues
-        if cached is not None and self._clock() - cached[0] < CATEGORY_TTL:
-            return cached[1]
-        return self.list_categories()
+            if cached is not None and self._clock() - cached[0] < CATEGORY_TTL:
+                return cached[1]
+            queues = self._read_queues()
+            self._queues = (self._clock(), queues)
+            return queues
 
     def _conversation_transactions(self, number: int) -> list[tuple[str, str, str]]:
         """(id, type, creator name) of the ticket's Create, Correspond and Comment, oldest first."""
