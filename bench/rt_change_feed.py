@@ -131,7 +131,7 @@ def link_all(store: Store, gateway: RtGateway, ids: list[str]) -> None:
     priority = gateway.list_priorities()[0]  # RT's default priority 0
     for number, ticket_id in enumerate(ids):
         store.link_thread(ticket_id, ThreadRef(CHANNEL, f"{1_700_000_000 + number}.000100"))
-        store.start_sync(ticket_id, status, priority)
+        store.start_sync(ticket_id, status.id, priority.id, status.is_closed)
 
 
 def cycle(name: str, poller: Poller, counter: CountingTransport) -> tuple[PollReport, int]:

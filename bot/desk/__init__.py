@@ -23,10 +23,11 @@ from bot.gateway import (
     NotFound,
     NotOwner,
     OutcomeUnknown,
-    Priority,
-    Status,
+    PriorityLevel,
+    StatusKind,
     Ticket,
     TicketGateway,
+    TicketStatus,
     Unauthorized,
     Unavailable,
     ValidationFailed,
@@ -182,8 +183,8 @@ class Desk:
             draft=draft,
             categories=categories,
             chosen_category=next((c for c in categories if c.id == draft.category_id), None),
-            priorities=[p.value for p in lists.priorities],
-            default_priority=Priority.MEDIUM.value,
+            priorities=lists.priorities,
+            chosen_priority=_chosen_priority(lists.priorities, draft.priority),
             max_subject_chars=caps.max_subject_chars,
             max_attachment_bytes=limit,
             max_attachment_label=_size_label(limit) if limit else "",
@@ -276,7 +277,7 @@ class Desk:
                 subject=draft.subject,
                 description=draft.description,
                 category_id=draft.category_id,
-                priority=Priority(draft.priority) if draft.priority else None,
+                priority=self.lookups.priority(draft.priority) if draft.priority else None,
                 requester=self.lookups.person(user_id),
                 attachment=attachment,
                 reference=f"slack-{view_id}",
@@ -327,7 +328,7 @@ class Desk:
                 raise LookupError("no channel")
             posted = self.slack.chat_postMessage(channel=channel, **self.card(ticket))
             self.store.link_thread(ticket.id, ThreadRef(posted["channel"], posted["ts"]))
-            self.store.start_sync(ticket.id, ticket.status, ticket.priority)  # poller
+            self.store.start_sync(ticket.id, *ticket_state(ticket))  # poller
             headline += f" and posted in <#{channel}>."
         except SlackApiError as exc:
             details = _channel_advice(exc.response.get("error", ""), channel)
@@ -359,19 +360,25 @@ class Desk:
             category_name=ticket.category_name or self.lookups.category_name(ticket.category_id),
             requester=self.store.requester_of(ticket.id),
             capabilities=self.capabilities,
-            priorities=[p.value for p in self.lookups.priorities()],
+            priorities=self.lookups.priorities(),
             tags=tags,
             tag_names=tag_names,
             footer=footer,
         )
 
     def change_status(
-        self, ticket_id: str, status: Status, user_id: str, thread: ThreadRef, respond: Respond
+        self, ticket_id: str, closing: bool, user_id: str, thread: ThreadRef, respond: Respond
     ) -> None:
-        verb = "closed" if status is Status.CLOSED else "reopened"
+        """Close or Reopen: the helpdesk's own closing or reopening status."""
+        caps = self.capabilities
+        status = caps.closing_status() if closing else caps.reopening_status()
+        verb = "closed" if closing else "reopened"
+        if status is None:
+            self._refuse(respond, f"This helpdesk has no status to mark a ticket {verb}.")
+            return
         self._change(
             ticket_id,
-            f"status:{status.value}",
+            f"status:{status.id}",
             user_id,
             thread,
             respond,
@@ -381,16 +388,20 @@ class Desk:
         )
 
     def change_priority(
-        self, ticket_id: str, priority: Priority, user_id: str, thread: ThreadRef, respond: Respond
+        self, ticket_id: str, priority_id: str, user_id: str, thread: ThreadRef, respond: Respond
     ) -> None:
+        priority = self.lookups.priority(priority_id)
+        if priority is None:
+            self._refuse(respond, "This helpdesk has no such priority any more.")
+            return
         self._change(
             ticket_id,
-            f"priority:{priority.value}",
+            f"priority:{priority.id}",
             user_id,
             thread,
             respond,
             lambda: self.gateway.update_ticket(ticket_id, priority=priority),
-            f"set the priority to {priority.value.capitalize()}",
+            f"set the priority to {escape_mrkdwn(priority.label)}",
         )
 
     def change_tags(
@@ -416,7 +427,7 @@ class Desk:
         respond: Respond,
         apply: Callable[[], None],
         done: str,
-        status_set: Status | None = None,
+        status_set: TicketStatus | None = None,
     ) -> None:
         """One change per double click; the card updated in place; a line in the thread.
 
@@ -430,18 +441,22 @@ class Desk:
             ticket = self.gateway.get_ticket(ticket_id).ticket
             if status_set is not None and not self.capabilities.status_in:
                 ticket = ticket.model_copy(update={"status": status_set})
-            self.store.remember_ticket_state(ticket.id, ticket.status, ticket.priority)
+            self.store.remember_ticket_state(ticket.id, *ticket_state(ticket))
         except GatewayError as exc:
             self.store.release(claim)
-            respond(
-                **render("notice.json.j2", text=f":warning: {explain(exc)}", details=None),
-                response_type="ephemeral",
-                replace_original=False,
-            )
+            self._refuse(respond, explain(exc))
             return
         self.slack.chat_update(channel=thread.channel, ts=thread.ts, **self.card(ticket))
         who = self.lookups.person(user_id).name
         self.note(thread, f"{escape_mrkdwn(who)} {done}.")
+
+    def _refuse(self, respond: Respond, text: str) -> None:
+        """An ephemeral warning to whoever clicked."""
+        respond(
+            **render("notice.json.j2", text=f":warning: {text}", details=None),
+            response_type="ephemeral",
+            replace_original=False,
+        )
 
     def note(self, thread: ThreadRef, text: str) -> None:
         """A short line in a ticket's thread; `text` is mrkdwn, already escaped."""
@@ -451,9 +466,27 @@ class Desk:
 
     # --- looking tickets up -------------------------------------------------------
 
+    def status_filter(self, word: str) -> TicketStatus | StatusKind | None:
+        """What `/ticket list WORD` lists: `open`, `pending` or `closed` (every status of
+        that kind), else one of the helpdesk's own statuses by name; None: neither."""
+        statuses = self.capabilities.statuses
+        folded = word.strip().casefold()
+        kind = next((k for k in StatusKind if k.value == folded), None)
+        if kind is not None and any(s.kind is kind for s in statuses):
+            return kind
+        return self.capabilities.status_by_word(word)
+
+    def status_words(self) -> list[str]:
+        """The words `/ticket list` takes: the kinds this helpdesk has, then its statuses."""
+        statuses = self.capabilities.statuses
+        kinds = [k.value for k in StatusKind if any(s.kind is k for s in statuses)]
+        names = [s.name for s in statuses if s.name.casefold() not in kinds]
+        return kinds + names
+
     def list_tickets(
-        self, status: Status | None, offset: int, respond: Respond, replace: bool = False
+        self, status_word: str | None, offset: int, respond: Respond, replace: bool = False
     ) -> None:
+        status = self.status_filter(status_word) if status_word else None
         try:
             page = self.gateway.list_tickets(status=status, offset=offset, limit=LIST_PAGE_SIZE)
         except GatewayError as exc:
@@ -465,7 +498,8 @@ class Desk:
         message = render(
             "ticket_list.json.j2",
             page=page,
-            status=status.value if status else None,
+            status=status_word if status else None,
+            status_name=status.name if isinstance(status, TicketStatus) else status,
             show_status=self.capabilities.status_in,
         )
         respond(**message, response_type="ephemeral", replace_original=replace)
@@ -477,6 +511,8 @@ class Desk:
             text = f":warning: Ticket #{escape_mrkdwn(ticket_id)}: {explain(exc)}"
             respond(**render("notice.json.j2", text=text, details=None), response_type="ephemeral")
             return
+        # internal notes stay in the helpdesk: whoever asked may be the requester
+        public = [c for c in detail.conversations if c.public]
         respond(
             **render(
                 "ticket_show.json.j2",
@@ -484,7 +520,8 @@ class Desk:
                 show_status=self.capabilities.status_in,
                 category_name=detail.ticket.category_name
                 or self.lookups.category_name(detail.ticket.category_id),
-                conversations=detail.conversations[-SHOWN_CONVERSATIONS:],
+                conversations=public[-SHOWN_CONVERSATIONS:],
+                conversation_count=len(public),
                 permalink=self._permalink(ticket_id),
             ),
             response_type="ephemeral",
@@ -504,7 +541,12 @@ class Desk:
             return None
 
     def help(self, unknown: str | None = None) -> Any:
-        return render("help.json.j2", capabilities=self.capabilities, unknown=unknown)
+        return render(
+            "help.json.j2",
+            capabilities=self.capabilities,
+            status_words=[w.casefold() for w in self.status_words()],
+            unknown=unknown,
+        )
 
     def home(self) -> Any:
         return render("home.json.j2")
@@ -561,3 +603,15 @@ def _size_label(size: int) -> str:
     if size >= 1024 * 1024:
         return f"{size / (1024 * 1024):.3g} MiB"
     return f"{max(size // 1024, 1)} KiB"
+
+
+def ticket_state(ticket: Ticket) -> tuple[str, str | None, bool]:
+    """What the store keeps of a ticket's state: status id, priority id, closed or not."""
+    priority = ticket.priority.id if ticket.priority else None
+    return ticket.status.id, priority, ticket.status.is_closed
+
+
+def _chosen_priority(priorities: list[PriorityLevel], chosen: str | None) -> PriorityLevel | None:
+    """The draft's priority, else the middle of the helpdesk's list (its usual default)."""
+    found = next((p for p in priorities if p.id == chosen), None)
+    return found or (priorities[len(priorities) // 2] if priorities else None)

@@ -163,6 +163,8 @@ def parse_statuses(text: str) -> list[TicketStatus]:
 
 
 def capabilities_for(section: RtSettings) -> Capabilities:
+    statuses = section.status_list()
+    by_id = {s.id: s for s in statuses}
     return Capabilities(
         categories=True,
         priorities=True,
@@ -177,7 +179,9 @@ def capabilities_for(section: RtSettings) -> Capabilities:
         attachments=True,
         max_attachment_bytes=MAX_ATTACHMENT_BYTES,
         max_subject_chars=200,
-        statuses=section.status_list(),
+        statuses=statuses,
+        close_status=by_id.get(section.close_status),
+        reopen_status=by_id.get(section.reopen_status),
         internal_notes=True,
         assign=True,
         change_feed=True,

@@ -260,17 +260,20 @@ class Store:
         thread = None if raw_thread is None else ThreadRef(*json.loads(raw_thread))
         return thread, None if cursor is None else str(cursor), dict(state)
 
-    def start_sync(self, ticket_id: str, status: str, priority: str | None) -> None:
+    def start_sync(self, ticket_id: str, status: str, priority: str | None, closed: bool) -> None:
         """A ticket just linked: every conversation it gets from now on is new."""
         self.redis.set(self.key("poll", "cursor", ticket_id), "", nx=True)
-        self.remember_ticket_state(ticket_id, status, priority)
+        self.remember_ticket_state(ticket_id, status, priority, closed)
 
-    def remember_ticket_state(self, ticket_id: str, status: str, priority: str | None) -> None:
-        """The status and priority the thread shows now (the poller announces other ones)."""
+    def remember_ticket_state(
+        self, ticket_id: str, status: str, priority: str | None, closed: bool
+    ) -> None:
+        """The status and priority (ids) the thread shows now (the poller announces other
+        ones); `closed_at` is set while the status is of kind closed."""
         state = self.key("poll", "state", ticket_id)
         pipe = self.redis.pipeline()
         pipe.hset(state, mapping={"status": str(status), "priority": str(priority or "")})
-        if status == "closed":
+        if closed:
             pipe.hsetnx(state, "closed_at", str(time.time()))
         else:
             pipe.hdel(state, "closed_at")

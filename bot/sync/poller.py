@@ -59,7 +59,7 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.desk import Desk, explain
+from bot.desk import Desk, explain, ticket_state
 from bot.gateway import (
     Attachment,
     Conversation,
@@ -91,11 +91,6 @@ SECTIONS_PER_MESSAGE = 4
 MAX_SECTIONS = 20
 #: helpdesk errors after which a poll is tried again next time instead of going on
 TRANSIENT = (Unavailable, OutcomeUnknown, Unauthorized)
-STATUS_LINES = {
-    "open": "Reopened in the helpdesk.",
-    "processing": "Set to Processing in the helpdesk.",
-    "closed": "Closed in the helpdesk.",
-}
 
 
 @dataclass(frozen=True)
@@ -118,7 +113,7 @@ class PollReport:
     baselined: int = 0  # first sight: existing conversations taken as seen
     posted: int = 0  # conversations posted into threads
     echoes: int = 0  # the bot's own conversations, not posted back
-    internal: int = 0  # internal notes, not posted into the thread
+    internal: int = 0  # internal notes, never posted into a requester's thread
     files: int = 0  # attachments uploaded
     changes: int = 0  # status or priority changes announced
     retired: int = 0  # closed long enough: no longer polled
@@ -274,7 +269,7 @@ class Poller:
                     due.append(ticket_id)
                 else:
                     report.resting += 1
-            elif state.get("status") != "closed":
+            elif not state.get("closed_at"):  # set while the status is of kind closed
                 due.append(ticket_id)
             elif now - float(state.get("closed_at") or now) > self.closed_retention:
                 self.store.retire_from_polling(ticket_id)
@@ -336,7 +331,7 @@ class Poller:
         ids = [c.id for c in detail.conversations]
         last = max(ids, key=_order) if ids else ""
         if self.store.advance_poll_cursor(ticket.id, self.owner, last):
-            self.store.remember_ticket_state(ticket.id, ticket.status, ticket.priority)
+            self.store.remember_ticket_state(ticket.id, *ticket_state(ticket))
             report.baselined += 1
 
     def _post_new(
@@ -352,7 +347,7 @@ class Poller:
             if not self.store.hold_poll_lease(ticket_id, self.owner, LEASE_MS):
                 return False
             if not conversation.public:
-                report.internal += 1  # an internal note never reaches the thread
+                report.internal += 1  # internal stays internal: the cursor passes it
             elif self.store.was_sent(ticket_id, conversation.text):
                 report.echoes += 1
             elif not self._post_conversation(ticket_id, thread, conversation, report):
@@ -434,7 +429,7 @@ class Poller:
         lines = _change_lines(ticket, state) if state else []
         if not lines:
             if not state:  # a state never recorded: nothing to compare with yet
-                self.store.remember_ticket_state(ticket.id, ticket.status, ticket.priority)
+                self.store.remember_ticket_state(ticket.id, *ticket_state(ticket))
             return
         if not self.store.hold_poll_lease(ticket.id, self.owner, LEASE_MS):
             return
@@ -444,19 +439,26 @@ class Poller:
         self.desk.slack.chat_update(channel=thread.channel, ts=thread.ts, **self.desk.card(ticket))
         for line in lines:
             self.desk.note(thread, line)
-        self.store.remember_ticket_state(ticket.id, ticket.status, ticket.priority)
+        self.store.remember_ticket_state(ticket.id, *ticket_state(ticket))
         report.changes += len(lines)
 
 
 def _change_lines(ticket: Ticket, state: dict[str, str]) -> list[str]:
+    """mrkdwn lines, the helpdesk's names escaped."""
     lines = []
-    if state.get("status") != ticket.status.value:
-        lines.append(STATUS_LINES[ticket.status.value])
-    priority = ticket.priority.value if ticket.priority else ""
+    status = ticket.status
+    if state.get("status") != status.id:
+        if status.is_closed:
+            lines.append(f"{escape_mrkdwn(status.name)} in the helpdesk.")
+        elif state.get("closed_at"):
+            lines.append("Reopened in the helpdesk.")
+        else:
+            lines.append(f"Set to {escape_mrkdwn(status.name)} in the helpdesk.")
+    priority = ticket.priority.id if ticket.priority else ""
     if state.get("priority", "") != priority:
         lines.append(
-            f"Priority set to {priority.capitalize()} in the helpdesk."
-            if priority
+            f"Priority set to {escape_mrkdwn(ticket.priority.label)} in the helpdesk."
+            if ticket.priority
             else "Priority cleared in the helpdesk."
         )
     return lines

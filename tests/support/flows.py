@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bot.desk import Desk
+from bot.desk import Desk, ticket_state
 from bot.slack.client import build_client
 from bot.store import ThreadRef
 from bot.sync.poller import Poller
@@ -100,7 +100,7 @@ def linked_ticket(live: Harness, subject: str = "Printer jam", *, legacy: bool =
     posted = desk.slack.chat_postMessage(channel=CHANNEL, **desk.card(ticket))
     live.store.link_thread(ticket_id, ThreadRef(posted["channel"], posted["ts"]))
     if not legacy:
-        live.store.start_sync(ticket_id, ticket.status, ticket.priority)
+        live.store.start_sync(ticket_id, *ticket_state(ticket))
     return ticket_id
 
 

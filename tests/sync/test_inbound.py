@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.gateway import Priority, Status
+from bot.gateway import Classic
 from bot.slack.forms import Draft, ModalContext
 from bot.slack.render import unescape_slack
 from bot.store import ThreadRef
@@ -281,8 +281,8 @@ def test_a_change_made_with_the_cards_buttons_is_not_announced_again(live: Harne
     ticket_id = linked_ticket(live)
     desk = make_desk(live)
     thread = thread_of(live, ticket_id)
-    desk.change_status(ticket_id, Status.CLOSED, "U1", thread, lambda **_: None)
-    desk.change_priority(ticket_id, Priority.LOW, "U1", thread, lambda **_: None)
+    desk.change_status(ticket_id, True, "U1", thread, lambda **_: None)
+    desk.change_priority(ticket_id, Classic.LOW.id, "U1", thread, lambda **_: None)
     updates = len(live.slack.calls_to("chat.update"))
 
     report = make_poller(live).poll_once()
@@ -323,7 +323,7 @@ def test_reopening_with_the_card_brings_a_retired_ticket_back(live: Harness) -> 
     make_poller(live).poll_once()
     live.store.retire_from_polling(ticket_id)
     desk = make_desk(live)
-    desk.change_status(ticket_id, Status.OPEN, "U1", thread_of(live, ticket_id), lambda **_: None)
+    desk.change_status(ticket_id, False, "U1", thread_of(live, ticket_id), lambda **_: None)
     assert ticket_id in live.store.tickets_to_poll()
 
 

@@ -8,7 +8,6 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 
 from bot.desk import Desk
-from bot.gateway import Priority, Status
 from bot.runtime.after_ack import after_ack
 from bot.slack import ids
 from bot.slack.forms import ModalContext
@@ -29,10 +28,10 @@ def register(app: App, desk: Desk) -> None:
     @app.action(ids.REOPEN)
     def status(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
         ack()
-        wanted = Status.CLOSED if action["action_id"] == ids.CLOSE else Status.OPEN
+        closing = action["action_id"] == ids.CLOSE
         after_ack(
             lambda: desk.change_status(
-                action["value"], wanted, body["user"]["id"], _card(body), respond
+                action["value"], closing, body["user"]["id"], _card(body), respond
             )
         )
 
@@ -42,7 +41,7 @@ def register(app: App, desk: Desk) -> None:
         after_ack(
             lambda: desk.change_priority(
                 _ticket_id(action),
-                Priority(action["selected_option"]["value"]),
+                str(action["selected_option"]["value"]),
                 body["user"]["id"],
                 _card(body),
                 respond,
@@ -69,7 +68,7 @@ def register(app: App, desk: Desk) -> None:
 
         def show_page() -> None:
             where = json.loads(action["value"])
-            status = Status(where["status"]) if where.get("status") else None
+            status = str(where["status"]) if where.get("status") else None
             desk.list_tickets(status, int(where["offset"]), respond, replace=True)
 
         after_ack(show_page)
