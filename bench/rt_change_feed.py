@@ -125,12 +125,13 @@ def seed(rt: RtServer, count: int) -> list[str]:
     return ids
 
 
-def link_all(store: Store, gateway: RtGateway, ids: list[str]) -> None:
-    """As the desk leaves a ticket it linked: thread, sync state, nothing new yet."""
+def link_all(store: Store, gateway: RtGateway, desk: Desk, ids: list[str]) -> None:
+    """As the desk leaves a ticket it linked: a card, sync state, nothing new yet."""
     status = next(s for s in gateway.capabilities.statuses if s.id == "new")
     priority = gateway.list_priorities()[0]  # RT's default priority 0
-    for number, ticket_id in enumerate(ids):
-        store.link_thread(ticket_id, ThreadRef(CHANNEL, f"{1_700_000_000 + number}.000100"))
+    for ticket_id in ids:
+        card = desk.slack.chat_postMessage(channel=CHANNEL, text=f"card of ticket {ticket_id}")
+        store.link_thread(ticket_id, ThreadRef(CHANNEL, card["ts"]))
         store.start_sync(ticket_id, status.id, priority.id, status.is_closed)
 
 
@@ -175,7 +176,7 @@ def main() -> None:
         )
         desk = Desk(gateway, store, build_client(BOT_TOKEN, slack.api_url))
         ids = seed(rt, args.tickets)
-        link_all(store, gateway, ids)
+        link_all(store, gateway, desk, ids)
         cursor, _ = gateway.changes_since(None)
         store.advance_feed_cursor(None, cursor)
         poller = Poller(settings, gateway, store, desk)
