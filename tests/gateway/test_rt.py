@@ -10,10 +10,12 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from bot.gateway.errors import InvalidState, NotFound, Unauthorized, ValidationFailed
 from bot.gateway.models import FileUpload, NewTicket, Requester, StatusKind
 from bot.gateway.rt import RtGateway, RtSettings
+from bot.runtime.settings import ConfigError, load_settings
 from tests.support.server_rt import RtServer, rt_server  # noqa: F401  (the session fixture)
 
 BINARY = bytes(range(256)) * 8  # every byte value: breaks anything that is not base64-safe
@@ -201,3 +203,33 @@ def test_list_tickets_by_kind_and_by_page(gateway: RtGateway, queue_id: str) -> 
     assert first.has_more and not second.has_more
     open_ones = gateway.list_tickets(subject=mark, status=StatusKind.OPEN)
     assert {t.id for t in open_ones.tickets} == {made[1].id, made[2].id}
+
+
+def test_configuration_is_checked_against_rt(rt_server: RtServer) -> None:  # noqa: F811
+    good = RtGateway(rt_server.api_url, rt_server.token, RtSettings())
+    assert good.configuration_problems() == []
+    bad = RtGateway(rt_server.api_url, rt_server.token, RtSettings(close_status="closed"))
+    [problem] = bad.configuration_problems()
+    assert problem.startswith("RT_CLOSE_STATUS=closed is not among RT_STATUSES")
+    good.close()
+    bad.close()
+
+
+def test_settings_errors_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings(
+        SLACK_BOT_TOKEN="xoxb-x", TICKET_BACKEND="rt", TICKET_API_URL="http://127.0.0.1:1/REST/2.0/"
+    )
+    with pytest.raises(ConfigError) as missing:
+        RtGateway.from_settings(settings)
+    assert [p.split(" ", 1)[0] for p in missing.value.problems] == ["TICKET_API_TOKEN"]
+
+    monkeypatch.setenv("RT_PRIORITIES", "low,high")
+    monkeypatch.setenv("RT_STATUSES", "new=open,stalled=waiting")
+    with_token = settings.model_copy(update={"TICKET_API_TOKEN": SecretStr("1-14-" + "a" * 32)})
+    with pytest.raises(ConfigError) as malformed:
+        RtGateway.from_settings(with_token)
+    assert sorted(p.split(" ", 1)[0] for p in malformed.value.problems) == [
+        "RT_PRIORITIES",
+        "RT_STATUSES",
+    ]
+    assert all("1-14-" not in p for p in malformed.value.problems)
