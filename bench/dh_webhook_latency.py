@@ -41,12 +41,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.poll_cycle import start_redis  # noqa: E402
-from bot.desk import Desk, ticket_state  # noqa: E402
+from bot.desk import build_desk  # noqa: E402
+from bot.desk.cards import ticket_state  # noqa: E402
 from bot.gateway import NewTicket  # noqa: E402
+from bot.runtime.after_ack import AfterAck  # noqa: E402
 from bot.runtime.backends import build_gateway  # noqa: E402
 from bot.runtime.settings import load_settings  # noqa: E402
 from bot.runtime.web import WebApp  # noqa: E402
-from bot.slack.app import build_app  # noqa: E402
+from bot.runtime.wiring import build_slack_app  # noqa: E402
 from bot.slack.client import build_client  # noqa: E402
 from bot.store import Store, ThreadRef  # noqa: E402
 from bot.sync.webhooks import WebhookReceiver  # noqa: E402
@@ -110,7 +112,7 @@ def main() -> int:
             gateway = build_gateway(settings)
             store = Store(redis.Redis.from_url(redis_url, decode_responses=True), prefix)
             wsgi = WebApp(
-                SlackRequestHandler(build_app(settings, gateway, store)),
+                SlackRequestHandler(build_slack_app(settings, gateway, store, AfterAck())),
                 store,
                 gateway,
                 WebhookReceiver.from_settings(settings, gateway, store),
@@ -118,14 +120,15 @@ def main() -> int:
             http = make_server("127.0.0.1", 0, wsgi, ThreadingWSGIServer, QuietHandler)
             threading.Thread(target=http.serve_forever, daemon=True).start()
             worker = SyncWorker(settings, gateway, store, poll=True).start()
-            desk = Desk(gateway, store, build_client(BOT_TOKEN, slack.api_url))
+            client = build_client(BOT_TOKEN, slack.api_url)
+            desk = build_desk(gateway, store, client, lambda work, urgent=False: work())
 
             ticket_ids = []
             for n in range(args.tickets):
                 ticket = gateway.create_ticket(
                     NewTicket(subject=f"Bench {prefix} {n}", description="latency bench")
                 )
-                card = desk.slack.chat_postMessage(channel=CHANNEL, **desk.card(ticket))
+                card = client.chat_postMessage(channel=CHANNEL, **desk.cards.render(ticket))
                 store.link_thread(ticket.id, ThreadRef(card["channel"], card["ts"]))
                 store.start_sync(ticket.id, *ticket_state(ticket))
                 ticket_ids.append(ticket.id)

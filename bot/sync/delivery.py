@@ -19,14 +19,19 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import httpx
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.desk import Desk
-from bot.gateway import FileUpload
+from bot.desk.cards import Cards
+from bot.desk.create import Creation
+from bot.desk.explain import size_label
+from bot.desk.lookups import Lookups
+from bot.gateway import FileUpload, TicketGateway
 from bot.slack.client import FileTooLarge, download_file
 from bot.slack.render import escape_mrkdwn
 from bot.slack.text import to_plain_text
-from bot.store import ThreadRef
+from bot.store import Store, ThreadRef
+from bot.store.keys import note_claim
 from bot.sync.outbox import CreateJob, DeleteJob, EditJob, Entry, ReplyJob, SharedFile, SyncJob
 
 log = logging.getLogger(__name__)
@@ -48,13 +53,24 @@ class Part(NamedTuple):
 
 
 class Delivery:
-    def __init__(self, desk: Desk, sync_ticket: Callable[[str], object | None]) -> None:
+    def __init__(
+        self,
+        gateway: TicketGateway,
+        store: Store,
+        slack: WebClient,
+        lookups: Lookups,
+        cards: Cards,
+        creation: Creation,
+        sync_ticket: Callable[[str], object | None],
+    ) -> None:
         """`sync_ticket`: the poller's read of one ticket (None: busy elsewhere, retry)."""
-        self.desk = desk
+        self.gateway = gateway
+        self.store = store
+        self.slack = slack
+        self.lookups = lookups
+        self.cards = cards
+        self.creation = creation
         self.sync_ticket = sync_ticket
-        self.store = desk.store
-        self.gateway = desk.gateway
-        self.slack = desk.slack
 
     def deliver(self, entry: Entry, attempt: int) -> None:
         job = entry.job
@@ -68,7 +84,7 @@ class Delivery:
             if self.sync_ticket(job.ticket_id) is None:
                 raise Retry("another poller is reading this ticket")
         else:
-            self.desk.create_ticket(
+            self.creation.create(
                 job.draft, job.user_id, job.view_id, job.context, redelivered=attempt > 1
             )
 
@@ -84,7 +100,7 @@ class Delivery:
             elif isinstance(job, EditJob):
                 self._note(job, f":x: An edit could not reach the helpdesk: {reason}")
             elif isinstance(job, CreateJob):
-                self.desk.show_creation_failure(job.draft, job.view_id, job.context, reason)
+                self.creation.show_failure(job.view_id, job.draft, job.context, reason)
         except Exception:
             log.exception("could not report a dead-lettered %s entry", job.kind)
 
@@ -108,8 +124,8 @@ class Delivery:
         self._react(job.channel, job.ts, DELIVERED)
 
     def _parts(self, job: ReplyJob, text: str) -> list[Part]:
-        caps = self.desk.capabilities
-        name = self.desk.lookups.person(job.user).name
+        caps = self.gateway.capabilities
+        name = self.lookups.person(job.user).name
         body = self._plain(text)
         limit = caps.max_attachment_bytes
         too_large = [f for f in job.files if limit and f.size is not None and f.size > limit]
@@ -144,7 +160,7 @@ class Delivery:
         return any(" ".join(c.text.split()) == wanted for c in conversations)
 
     def _download(self, job: ReplyJob | EditJob, file: SharedFile) -> FileUpload | None:
-        limit = self.desk.capabilities.max_attachment_bytes
+        limit = self.gateway.capabilities.max_attachment_bytes
         try:
             return download_file(file.download_spec(), self.slack.token or "", limit)
         except FileTooLarge:
@@ -163,7 +179,7 @@ class Delivery:
         latest = state.get("latest_text", job.text)
         if status != "delivered" or latest == state.get("sent_text"):
             return  # never sent (deleted, dead), or sent with this text already
-        name = self.desk.lookups.person(job.user).name if job.user else "Someone"
+        name = self.lookups.person(job.user).name if job.user else "Someone"
         self._send(job, Part(f"{name}: (edited) {self._plain(latest)}"), look_first=retried)
         self.store.set_message_state(job.channel, job.ts, sent_text=latest)
 
@@ -171,7 +187,7 @@ class Delivery:
         status = self.store.message_state(job.channel, job.ts).get("status")
         if status in (None, "queued"):
             raise Retry("the reply itself is still on its way")
-        if status == "delivered" and self._once(f"deleted-note:{job.channel}:{job.ts}"):
+        if status == "delivered" and self._once(note_claim("deleted-note", job.channel, job.ts)):
             self._note(
                 job,
                 f"A message deleted here stays in the helpdesk: ticket #{job.ticket_id} "
@@ -181,21 +197,21 @@ class Delivery:
     # --- Slack side ---------------------------------------------------------------
 
     def _plain(self, text: str) -> str:
-        return to_plain_text(text, lambda user: self.desk.lookups.person(user).name).strip()
+        return to_plain_text(text, lambda user: self.lookups.person(user).name).strip()
 
     def _note_too_large(self, job: ReplyJob | EditJob, files: list[SharedFile]) -> None:
-        limit = self.desk.capabilities.max_attachment_bytes or 0
+        limit = self.gateway.capabilities.max_attachment_bytes or 0
         names = ", ".join(escape_mrkdwn(f.name) for f in files)
-        if self._once(f"too-large-note:{job.channel}:{job.ts}"):
+        if self._once(note_claim("too-large-note", job.channel, job.ts)):
             self._note(
                 job,
                 f":warning: {names} not sent to the helpdesk: it takes files up to "
-                f"{_size_label(limit)}.",
+                f"{size_label(limit)}.",
             )
 
     def _note(self, job: ReplyJob | EditJob | DeleteJob, text: str) -> None:
         try:
-            self.desk.note(ThreadRef(job.channel, job.thread_ts), text)
+            self.cards.note(ThreadRef(job.channel, job.thread_ts), text)
         except SlackApiError as exc:
             log.warning("thread note failed: %s", exc.response.get("error"))
 
@@ -208,11 +224,3 @@ class Delivery:
 
     def _once(self, what: str) -> bool:
         return self.store.claim(what, NOTE_ONCE_TTL)
-
-
-def _size_label(size: int) -> str:
-    if size >= 1024 * 1024 and size % (1024 * 1024) == 0:
-        return f"{size // (1024 * 1024)} MiB"
-    if size >= 1024 * 1024:
-        return f"{size / (1024 * 1024):.1f} MiB"
-    return f"{max(size // 1024, 1)} KiB"
