@@ -44,14 +44,12 @@ class Change:
     priority_set: PriorityLevel | None = None
 
 
+@dataclass
 class Cards:
-    def __init__(
-        self, gateway: TicketGateway, store: Store, slack: WebClient, lookups: Lookups
-    ) -> None:
-        self.gateway = gateway
-        self.store = store
-        self.slack = slack
-        self.lookups = lookups
+    gateway: TicketGateway
+    store: Store
+    slack: WebClient
+    lookups: Lookups
 
     def render(self, ticket: Ticket, footer: str | None = None) -> Any:
         """The card's message: ticket fields, and the controls the helpdesk allows."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -36,26 +38,19 @@ FIELD_BLOCKS = {
 }
 
 
+@dataclass
 class Creation:
-    def __init__(
-        self,
-        gateway: TicketGateway,
-        store: Store,
-        slack: WebClient,
-        lookups: Lookups,
-        modal: NewTicketModal,
-        cards: Cards,
-        *,
-        ticket_channel: str | None = None,
-    ) -> None:
-        self.gateway = gateway
-        self.store = store
-        self.slack = slack
-        self.lookups = lookups
-        self.modal = modal
-        self.cards = cards
-        self.outbox = Outbox(store)
-        self.ticket_channel = ticket_channel
+    gateway: TicketGateway
+    store: Store
+    slack: WebClient
+    lookups: Lookups
+    modal: NewTicketModal
+    cards: Cards
+    ticket_channel: str | None = None
+
+    @property
+    def outbox(self) -> Outbox:
+        return Outbox(self.store)
 
     def enqueue(self, draft: Draft, user_id: str, view_id: str, context: ModalContext) -> None:
         """Write the submission to the outbox (before the listener returns); a worker creates."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk import WebClient
@@ -25,20 +26,13 @@ DRAFT_TTL = 7 * 24 * 3600
 Respond = Any  # Bolt's respond(): text and blocks to the command's response_url
 
 
+@dataclass
 class NewTicketModal:
-    def __init__(
-        self,
-        gateway: TicketGateway,
-        store: Store,
-        slack: WebClient,
-        lookups: Lookups,
-        after_ack: Defer,
-    ) -> None:
-        self.gateway = gateway
-        self.store = store
-        self.slack = slack
-        self.lookups = lookups
-        self.after_ack = after_ack
+    gateway: TicketGateway
+    store: Store
+    slack: WebClient
+    lookups: Lookups
+    after_ack: Defer
 
     def open(self, trigger_id: str, subject: str, context: ModalContext, respond: Respond) -> None:
         """Open the form at once: filled when the lookups are cached, loading otherwise.

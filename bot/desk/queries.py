@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk import WebClient
@@ -20,14 +21,12 @@ SHOWN_CONVERSATIONS = 5
 Respond = Callable[..., Any]
 
 
+@dataclass
 class Queries:
-    def __init__(
-        self, gateway: TicketGateway, store: Store, slack: WebClient, lookups: Lookups
-    ) -> None:
-        self.gateway = gateway
-        self.store = store
-        self.slack = slack
-        self.lookups = lookups
+    gateway: TicketGateway
+    store: Store
+    slack: WebClient
+    lookups: Lookups
 
     def status_filter(self, word: str) -> TicketStatus | StatusKind | None:
         """What `/ticket list WORD` lists: `open`, `pending` or `closed` (every status of

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import httpx
@@ -52,25 +53,16 @@ class Part(NamedTuple):
     file: SharedFile | None = None
 
 
+@dataclass
 class Delivery:
-    def __init__(
-        self,
-        gateway: TicketGateway,
-        store: Store,
-        slack: WebClient,
-        lookups: Lookups,
-        cards: Cards,
-        creation: Creation,
-        sync_ticket: Callable[[str], object | None],
-    ) -> None:
-        """`sync_ticket`: the poller's read of one ticket (None: busy elsewhere, retry)."""
-        self.gateway = gateway
-        self.store = store
-        self.slack = slack
-        self.lookups = lookups
-        self.cards = cards
-        self.creation = creation
-        self.sync_ticket = sync_ticket
+    gateway: TicketGateway
+    store: Store
+    slack: WebClient
+    lookups: Lookups
+    cards: Cards
+    creation: Creation
+    #: the poller's read of one ticket for a webhook's SyncJob (None: busy elsewhere, retry)
+    sync_ticket: Callable[[str], object | None]
 
     def deliver(self, entry: Entry, attempt: int) -> None:
         job = entry.job
