@@ -42,7 +42,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.fakes_process import FakesProcess, serve_commands  # noqa: E402
-from bot.desk import Desk  # noqa: E402
+from bot.desk import build_desk  # noqa: E402
+from bot.runtime.after_ack import AfterAck  # noqa: E402
 from bot.runtime.backends import build_gateway  # noqa: E402
 from bot.runtime.settings import load_settings  # noqa: E402
 from bot.slack.client import build_client  # noqa: E402
@@ -166,8 +167,8 @@ def run_cap(
         for n, ticket_id in enumerate(ids):
             store.link_thread(str(ticket_id), ThreadRef(CHANNEL, f"1700000000.{n:06d}"))
         client = build_client(BOT_TOKEN, slack_url)
-        desk = Desk(gateway, store, client)
-        poller = Poller(settings, gateway, store, desk, workers=args.workers)
+        desk = build_desk(gateway, store, client, AfterAck())
+        poller = Poller(settings, gateway, store, client, desk.cards, workers=args.workers)
         gateway.list_priorities()  # log in before timing
         first = timed(poller)
         replied = ids[: int(len(ids) * args.replies)]

@@ -3,7 +3,7 @@ builds the configured one)."""
 
 from __future__ import annotations
 
-from bot.gateway.base import TicketGateway
+from bot.gateway.base import PushingGateway, TicketGateway
 from bot.gateway.errors import (
     GatewayError,
     InvalidState,
@@ -49,6 +49,7 @@ __all__ = [
     "NotOwner",
     "OutcomeUnknown",
     "PriorityLevel",
+    "PushingGateway",
     "Requester",
     "StatusKind",
     "Tag",

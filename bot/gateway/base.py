@@ -85,6 +85,16 @@ class TicketGateway(Protocol):
 
 
 @runtime_checkable
+class PushingGateway(Protocol):
+    """A backend whose helpdesk calls webhooks (`POST /hooks/<backend>/<secret>`)."""
+
+    def webhook_ticket_id(self, payload: bytes) -> str | None:
+        """The ticket a webhook payload is about; None when it names none. Nothing else
+        in the payload is trusted: the ticket is read again through the API."""
+        ...
+
+
+@runtime_checkable
 class ChangeFeed(Protocol):
     """A backend that can say which tickets changed since a position (`change_feed` in
     its capabilities): the poller then reads only those, so an idle cycle costs a request

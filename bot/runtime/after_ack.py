@@ -2,15 +2,17 @@
 
 The app runs Bolt with `process_before_response=True`: a listener runs on the
 request's thread and Slack gets its answer when the listener returns. So every
-listener acks, hands the rest to `after_ack` and returns at once. The work
+listener acks, hands the rest to an `AfterAck` and returns at once. The work
 never raises (Bolt 1.30 would otherwise turn a failure after the ack into an
 error answer). Work bound to a trigger id, which dies 3 s after the command,
 goes to its own pool so that it never queues behind slow helpdesk calls.
+
+The runtime owns one per process and injects it (bot/runtime/wiring.py); the
+desk and the listeners see it as a `bot.desk.deferred.Defer`.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
 import threading
 import time
@@ -21,49 +23,45 @@ from bot.runtime.thread_pool import ElasticPool
 
 log = logging.getLogger(__name__)
 
-#: few threads run at once (see bot/thread_pool.py); one waiting on a helpdesk gets a stand-in
-_workers = ElasticPool("after-ack", running=4, limit=64)
-#: for views.open: quick work, but Slack may be slow to answer, and a trigger lives 3 s
-_urgent = ElasticPool("after-ack-urgent", running=2, limit=64)
-_pending: set[Future[None]] = set()
-_pending_lock = threading.Lock()
 #: how long a stopping process lets acked work finish before it exits or closes its clients
 DRAIN_SECONDS = 10
 
 
-def after_ack(work: Callable[[], object], *, urgent: bool = False) -> None:
-    """Run `work` soon; `urgent` for what must reach Slack within a trigger's life."""
+class AfterAck:
+    def __init__(self) -> None:
+        #: few threads run at once (see thread_pool.py); one waiting on a helpdesk gets a stand-in
+        self._workers = ElasticPool("after-ack", running=4, limit=64)
+        #: for views.open: quick work, but Slack may be slow to answer, and a trigger lives 3 s
+        self._urgent = ElasticPool("after-ack-urgent", running=2, limit=64)
+        self._pending: set[Future[None]] = set()
+        self._pending_lock = threading.Lock()
 
-    def run() -> None:
-        try:
-            work()
-        except Exception:
-            log.exception("work after an ack failed")
+    def __call__(self, work: Callable[[], object], *, urgent: bool = False) -> None:
+        """Run `work` soon; `urgent` for what must reach Slack within a trigger's life."""
 
-    future = (_urgent if urgent else _workers).submit(run)
-    with _pending_lock:
-        _pending.add(future)
-    future.add_done_callback(_forget)
+        def run() -> None:
+            try:
+                work()
+            except Exception:
+                log.exception("work after an ack failed")
 
+        future = (self._urgent if urgent else self._workers).submit(run)
+        with self._pending_lock:
+            self._pending.add(future)
+        future.add_done_callback(self._forget)
 
-def _forget(future: Future[None]) -> None:
-    with _pending_lock:
-        _pending.discard(future)
+    def _forget(self, future: Future[None]) -> None:
+        with self._pending_lock:
+            self._pending.discard(future)
 
-
-def drain(timeout: float) -> None:
-    """Wait up to `timeout` seconds for queued work, and for work that work queues
-    (a loading view's form), before the process closes its clients."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with _pending_lock:
-            waiting = set(_pending)
-        left = deadline - time.monotonic()
-        if not waiting or left <= 0:
-            return
-        wait(waiting, timeout=left)
-
-
-# The pools' threads are daemons, which would die with the interpreter mid-task: an
-# exiting process (a gunicorn worker's sys.exit, Ctrl-C) first lets queued work finish.
-atexit.register(drain, DRAIN_SECONDS)
+    def drain(self, timeout: float = DRAIN_SECONDS) -> None:
+        """Wait up to `timeout` seconds for queued work, and for work that work queues
+        (a loading view's form), before the process closes its clients."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._pending_lock:
+                waiting = set(self._pending)
+            left = deadline - time.monotonic()
+            if not waiting or left <= 0:
+                return
+            wait(waiting, timeout=left)

@@ -20,7 +20,7 @@ def build_gateway(settings: Settings) -> TicketGateway:
         if not settings.TICKET_API_URL:  # unset: a sandbox helpdesk in this process
             from bot.sandbox.run import embedded_gateway
 
-            return embedded_gateway(settings)
+            return embedded_gateway()
         return EpixelGateway.from_settings(settings)
     require(settings, "TICKET_API_URL")  # only epixel has an embedded sandbox
     if settings.TICKET_BACKEND == Backend.GETFLY:
@@ -35,6 +35,10 @@ def build_gateway(settings: Settings) -> TicketGateway:
         from bot.gateway.keliweb import KeliwebGateway
 
         return KeliwebGateway.from_settings(settings)
+    if settings.TICKET_BACKEND == Backend.DJANGO_HELPDESK:
+        from bot.gateway.django_helpdesk import DjangoHelpdeskGateway
+
+        return DjangoHelpdeskGateway.from_settings(settings)
     if settings.TICKET_BACKEND == Backend.RT:
         from bot.gateway.rt import RtGateway
 

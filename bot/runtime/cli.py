@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             run_worker=not getattr(args, "no_worker", False),
         )
     if command == "worker":
-        from bot.sync.worker import run_worker
+        from bot.runtime.serving import run_worker
 
         return run_worker()
     if command == "check":

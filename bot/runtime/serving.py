@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import signal
+from types import FrameType
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from bot.runtime.web import WebApp
 from bot.runtime.wiring import create_app, start
+from bot.sync.worker import SyncWorker
 
 log = logging.getLogger(__name__)
 
@@ -82,4 +84,23 @@ def run_http(port: int | None = None, run_worker: bool = True) -> int:
         },
         run_worker=run_worker,
     ).run()
+    return 0
+
+
+def run_worker() -> int:
+    """`ticket-bot worker`: only the sync worker, until SIGTERM or SIGINT."""
+    runtime = start()
+    worker = SyncWorker(runtime.settings, runtime.gateway, runtime.store).start()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: stopping the worker", signum)
+        worker.stop_event.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        worker.wait()
+    finally:
+        worker.stop()
+        runtime.close()
     return 0

@@ -1,26 +1,49 @@
-"""Wires settings, logging, store, gateway and the Bolt app together."""
+"""Wires settings, logging, store, gateway, the desk and the Bolt app together."""
 
 from __future__ import annotations
 
 import atexit
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
 
+from bot.desk import build_desk
 from bot.gateway import TicketGateway
 from bot.runtime import logs
-from bot.runtime.after_ack import DRAIN_SECONDS, drain
+from bot.runtime.after_ack import AfterAck
 from bot.runtime.backends import build_gateway, embedded_sandbox
 from bot.runtime.settings import Settings, load_settings, require
 from bot.runtime.web import WebApp
 from bot.slack.app import build_app
+from bot.slack.client import build_client
 from bot.store import Store, connect
+from bot.sync.replies import Replies
+from bot.sync.webhooks import WebhookReceiver
 
 if TYPE_CHECKING:
     from bot.sandbox import Sandbox
     from bot.sync.worker import SyncWorker
+
+
+def build_slack_app(
+    settings: Settings,
+    gateway: TicketGateway,
+    store: Store,
+    after_ack: AfterAck,
+    client: WebClient | None = None,
+) -> App:
+    """The Bolt app with its desk services, on `client` or one built from the settings."""
+    client = client or build_client(
+        settings.SLACK_BOT_TOKEN.get_secret_value(), settings.SLACK_API_URL
+    )
+    desk = build_desk(gateway, store, client, after_ack, ticket_channel=settings.TICKET_CHANNEL)
+    replies = Replies(store, gateway, desk.cards.note, after_ack)
+    secret = settings.SLACK_SIGNING_SECRET
+    signing_secret = secret.get_secret_value() if secret else ""
+    return build_app(client, signing_secret, desk, replies, after_ack)
 
 
 @dataclass
@@ -29,11 +52,14 @@ class Runtime:
     store: Store
     gateway: TicketGateway
     app: App
+    #: the work listeners hand on after acking; drained before the clients close
+    after_ack: AfterAck = field(default_factory=AfterAck)
     #: the embedded sandbox helpdesk when TICKET_API_URL is unset, else None
     sandbox: Sandbox | None = None
 
     def wsgi(self) -> WebApp:
-        return WebApp(SlackRequestHandler(self.app), self.store, self.gateway)
+        hooks = WebhookReceiver.from_settings(self.settings, self.gateway, self.store)
+        return WebApp(SlackRequestHandler(self.app), self.store, self.gateway, hooks)
 
     def start_worker(self) -> SyncWorker:
         """The sync worker (outbox + poller) on threads of this process, on this store."""
@@ -44,7 +70,7 @@ class Runtime:
         return worker
 
     def close(self) -> None:
-        drain(timeout=DRAIN_SECONDS)
+        self.after_ack.drain()
         self.gateway.close()
         self.store.close()
 
@@ -56,8 +82,12 @@ def start(*required: str, settings: Settings | None = None) -> Runtime:
     logs.configure(settings.LOG_LEVEL, settings.secrets())
     gateway = build_gateway(settings)
     store = connect(settings.redis_url, settings.REDIS_PREFIX)
-    app = build_app(settings, gateway, store)
-    return Runtime(settings, store, gateway, app, sandbox=embedded_sandbox(gateway))
+    after_ack = AfterAck()
+    # its threads are daemons, which would die with the interpreter mid-task: an exiting
+    # process (a gunicorn worker's sys.exit, Ctrl-C) first lets acked work finish
+    atexit.register(after_ack.drain)
+    app = build_slack_app(settings, gateway, store, after_ack)
+    return Runtime(settings, store, gateway, app, after_ack, sandbox=embedded_sandbox(gateway))
 
 
 def create_app(run_worker: bool = True) -> WebApp:

@@ -9,7 +9,6 @@ import threading
 from collections.abc import Callable
 
 from bot.gateway.epixel import EpixelGateway
-from bot.runtime.settings import Settings
 from bot.sandbox.server import DEFAULT_DB, Sandbox
 
 log = logging.getLogger(__name__)
@@ -64,7 +63,7 @@ class SandboxGateway(EpixelGateway):
             self.sandbox.stop()
 
 
-def embedded_gateway(settings: Settings, db_path: str = DEFAULT_DB) -> EpixelGateway:
+def embedded_gateway(db_path: str = DEFAULT_DB) -> EpixelGateway:
     """A sandbox in this process (on EMBEDDED_PORT, else any free port) and a gateway on it."""
     sandbox = _start_embedded(db_path)
     log.info(

@@ -1,4 +1,4 @@
-"""Builds the Bolt app from the settings, the gateway and the store."""
+"""Builds the Bolt app around the desk services (bot/runtime/wiring.py supplies them)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,9 @@ from slack_bolt.logger.messages import warning_client_prioritized_and_token_skip
 from slack_sdk import WebClient
 
 from bot.desk import Desk
-from bot.gateway import TicketGateway
-from bot.runtime.settings import Settings
+from bot.desk.deferred import Defer
 from bot.slack import listeners
-from bot.slack.client import build_client
-from bot.store import Store
+from bot.slack.listeners.events import MessageSink
 
 
 class _ClientGivenOnPurpose(logging.Filter):
@@ -28,24 +26,21 @@ _client_given_on_purpose = _ClientGivenOnPurpose()
 
 
 def build_app(
-    settings: Settings,
-    gateway: TicketGateway,
-    store: Store,
-    client: WebClient | None = None,
+    client: WebClient,
+    signing_secret: str,
+    desk: Desk,
+    replies: MessageSink,
+    after_ack: Defer,
 ) -> App:
-    client = client or build_client(
-        settings.SLACK_BOT_TOKEN.get_secret_value(), settings.SLACK_API_URL
-    )
-    secret = settings.SLACK_SIGNING_SECRET
+    """The Bolt app: every Slack surface registered, requests verified with `signing_secret`."""
     logging.getLogger("slack_bolt.App").addFilter(_client_given_on_purpose)
     app = App(
         client=client,
-        signing_secret=secret.get_secret_value() if secret else "",
+        signing_secret=signing_secret,
         token_verification_enabled=False,
         # listeners ack and hand everything else to after_ack, so running them on
         # the request's thread answers Slack without Bolt's 10 ms ack polling
         process_before_response=True,
     )
-    desk = Desk(gateway, store, client, ticket_channel=settings.TICKET_CHANNEL)
-    listeners.register(app, desk)
+    listeners.register(app, desk, replies, after_ack)
     return app

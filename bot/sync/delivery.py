@@ -15,18 +15,25 @@ backend's limit are left out, named in the text, and a thread note gives the lim
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import httpx
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.desk import Desk
-from bot.gateway import FileUpload
+from bot.desk.cards import Cards
+from bot.desk.create import Creation
+from bot.desk.explain import size_label
+from bot.desk.lookups import Lookups
+from bot.gateway import FileUpload, TicketGateway
 from bot.slack.client import FileTooLarge, download_file
 from bot.slack.render import escape_mrkdwn
 from bot.slack.text import to_plain_text
-from bot.store import ThreadRef
-from bot.sync.outbox import CreateJob, DeleteJob, EditJob, Entry, ReplyJob, SharedFile
+from bot.store import Store, ThreadRef
+from bot.store.keys import note_claim
+from bot.sync.outbox import CreateJob, DeleteJob, EditJob, Entry, ReplyJob, SharedFile, SyncJob
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +53,16 @@ class Part(NamedTuple):
     file: SharedFile | None = None
 
 
+@dataclass
 class Delivery:
-    def __init__(self, desk: Desk) -> None:
-        self.desk = desk
-        self.store = desk.store
-        self.gateway = desk.gateway
-        self.slack = desk.slack
+    gateway: TicketGateway
+    store: Store
+    slack: WebClient
+    lookups: Lookups
+    cards: Cards
+    creation: Creation
+    #: the poller's read of one ticket for a webhook's SyncJob (None: busy elsewhere, retry)
+    sync_ticket: Callable[[str], object | None]
 
     def deliver(self, entry: Entry, attempt: int) -> None:
         job = entry.job
@@ -61,13 +72,17 @@ class Delivery:
             self._edit(job, retried=attempt > 1)
         elif isinstance(job, DeleteJob):
             self._delete(job)
+        elif isinstance(job, SyncJob):
+            if self.sync_ticket(job.ticket_id) is None:
+                raise Retry("another poller is reading this ticket")
         else:
-            self.desk.create_ticket(
+            self.creation.create(
                 job.draft, job.user_id, job.view_id, job.context, redelivered=attempt > 1
             )
 
     def give_up(self, entry: Entry, reason: str) -> None:
-        """Make a dead-lettered entry visible where it came from."""
+        """Make a dead-lettered entry visible where it came from (a SyncJob has no
+        such place: the next poll of its ticket reads what it would have)."""
         job = entry.job
         try:
             if isinstance(job, ReplyJob):
@@ -77,7 +92,7 @@ class Delivery:
             elif isinstance(job, EditJob):
                 self._note(job, f":x: An edit could not reach the helpdesk: {reason}")
             elif isinstance(job, CreateJob):
-                self.desk.show_creation_failure(job.draft, job.view_id, job.context, reason)
+                self.creation.show_failure(job.view_id, job.draft, job.context, reason)
         except Exception:
             log.exception("could not report a dead-lettered %s entry", job.kind)
 
@@ -101,8 +116,8 @@ class Delivery:
         self._react(job.channel, job.ts, DELIVERED)
 
     def _parts(self, job: ReplyJob, text: str) -> list[Part]:
-        caps = self.desk.capabilities
-        name = self.desk.lookups.person(job.user).name
+        caps = self.gateway.capabilities
+        name = self.lookups.person(job.user).name
         body = self._plain(text)
         limit = caps.max_attachment_bytes
         too_large = [f for f in job.files if limit and f.size is not None and f.size > limit]
@@ -137,7 +152,7 @@ class Delivery:
         return any(" ".join(c.text.split()) == wanted for c in conversations)
 
     def _download(self, job: ReplyJob | EditJob, file: SharedFile) -> FileUpload | None:
-        limit = self.desk.capabilities.max_attachment_bytes
+        limit = self.gateway.capabilities.max_attachment_bytes
         try:
             return download_file(file.download_spec(), self.slack.token or "", limit)
         except FileTooLarge:
@@ -156,7 +171,7 @@ class Delivery:
         latest = state.get("latest_text", job.text)
         if status != "delivered" or latest == state.get("sent_text"):
             return  # never sent (deleted, dead), or sent with this text already
-        name = self.desk.lookups.person(job.user).name if job.user else "Someone"
+        name = self.lookups.person(job.user).name if job.user else "Someone"
         self._send(job, Part(f"{name}: (edited) {self._plain(latest)}"), look_first=retried)
         self.store.set_message_state(job.channel, job.ts, sent_text=latest)
 
@@ -164,7 +179,7 @@ class Delivery:
         status = self.store.message_state(job.channel, job.ts).get("status")
         if status in (None, "queued"):
             raise Retry("the reply itself is still on its way")
-        if status == "delivered" and self._once(f"deleted-note:{job.channel}:{job.ts}"):
+        if status == "delivered" and self._once(note_claim("deleted-note", job.channel, job.ts)):
             self._note(
                 job,
                 f"A message deleted here stays in the helpdesk: ticket #{job.ticket_id} "
@@ -174,21 +189,21 @@ class Delivery:
     # --- Slack side ---------------------------------------------------------------
 
     def _plain(self, text: str) -> str:
-        return to_plain_text(text, lambda user: self.desk.lookups.person(user).name).strip()
+        return to_plain_text(text, lambda user: self.lookups.person(user).name).strip()
 
     def _note_too_large(self, job: ReplyJob | EditJob, files: list[SharedFile]) -> None:
-        limit = self.desk.capabilities.max_attachment_bytes or 0
+        limit = self.gateway.capabilities.max_attachment_bytes or 0
         names = ", ".join(escape_mrkdwn(f.name) for f in files)
-        if self._once(f"too-large-note:{job.channel}:{job.ts}"):
+        if self._once(note_claim("too-large-note", job.channel, job.ts)):
             self._note(
                 job,
                 f":warning: {names} not sent to the helpdesk: it takes files up to "
-                f"{_size_label(limit)}.",
+                f"{size_label(limit)}.",
             )
 
     def _note(self, job: ReplyJob | EditJob | DeleteJob, text: str) -> None:
         try:
-            self.desk.note(ThreadRef(job.channel, job.thread_ts), text)
+            self.cards.note(ThreadRef(job.channel, job.thread_ts), text)
         except SlackApiError as exc:
             log.warning("thread note failed: %s", exc.response.get("error"))
 
@@ -201,11 +216,3 @@ class Delivery:
 
     def _once(self, what: str) -> bool:
         return self.store.claim(what, NOTE_ONCE_TTL)
-
-
-def _size_label(size: int) -> str:
-    if size >= 1024 * 1024 and size % (1024 * 1024) == 0:
-        return f"{size // (1024 * 1024)} MiB"
-    if size >= 1024 * 1024:
-        return f"{size / (1024 * 1024):.1f} MiB"
-    return f"{max(size // 1024, 1)} KiB"

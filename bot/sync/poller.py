@@ -57,9 +57,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any
 
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.desk import Desk, explain, ticket_state
+from bot.desk.cards import Cards, ticket_state
+from bot.desk.explain import explain
 from bot.gateway import (
     Attachment,
     Conversation,
@@ -76,6 +78,7 @@ from bot.gateway.base import ChangeFeed
 from bot.runtime.settings import Settings
 from bot.slack.render import escape_mrkdwn, render
 from bot.store import Store, ThreadRef
+from bot.sync.rate import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -125,52 +128,14 @@ class PollReport:
             setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
 
 
-class TokenBucket:
-    """`rate` tokens a second, at most `burst` saved up; `acquire` waits for one.
-
-    A token can be reserved ahead (the count goes negative), so waiting
-    threads queue fairly, each sleeping until its own turn. Over any window of
-    T seconds at most `burst + rate * T` tokens are handed out.
-    """
-
-    def __init__(
-        self,
-        rate: float,
-        burst: float = 1.0,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], object] = time.sleep,
-    ) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._clock = clock
-        self._sleep = sleep
-        self._tokens = burst
-        self._updated = clock()
-        self._lock = threading.Lock()
-
-    def reserve(self) -> float:
-        """Take a token; the seconds to wait before using it."""
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
-            self._updated = now
-            self._tokens -= 1
-            return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
-
-    def acquire(self) -> None:
-        wait = self.reserve()
-        if wait > 0:
-            self._sleep(wait)
-
-
 class Poller:
     def __init__(
         self,
         settings: Settings,
         gateway: TicketGateway,
         store: Store,
-        desk: Desk,
+        slack: WebClient,
+        cards: Cards,
         *,
         workers: int = POLL_WORKERS,
         closed_every: int = CLOSED_EVERY,
@@ -178,7 +143,8 @@ class Poller:
     ) -> None:
         self.gateway = gateway
         self.store = store
-        self.desk = desk
+        self.slack = slack
+        self.cards = cards
         self.interval = float(settings.TICKET_SYNC_INTERVAL)
         self.closed_retention = settings.TICKET_SYNC_CLOSED_DAYS * 24 * 3600
         self.closed_every = max(1, closed_every)
@@ -300,7 +266,21 @@ class Poller:
             report.errors += 1
             log.exception("polling ticket %s failed", ticket_id)
         finally:
-            self.store.hold_poll_lease(ticket_id, self.owner, self.rest_ms)
+            self.store.rest_poll_lease(ticket_id, self.owner, self.rest_ms)
+        return report
+
+    def sync_ticket(self, ticket_id: str) -> PollReport | None:
+        """A webhook said this ticket changed: poll it now with the poll's own code,
+        under its lease, taking over a lease that only rests (bot/sync/webhooks.py).
+        None when another poller is reading it at this moment (try again shortly).
+        Gateway errors are raised, for the outbox to retry or give up."""
+        report = PollReport()
+        if not self.store.take_poll_lease(ticket_id, self.owner, LEASE_MS, over_rest=True):
+            return None
+        try:
+            self._poll(ticket_id, report)
+        finally:
+            self.store.rest_poll_lease(ticket_id, self.owner, self.rest_ms)
         return report
 
     def _poll(self, ticket_id: str, report: PollReport) -> None:
@@ -368,7 +348,7 @@ class Poller:
                 return False
             files.append((attachment, fetched))
         for message in reply_messages(conversation, ticket_id):
-            self.desk.slack.chat_postMessage(channel=thread.channel, thread_ts=thread.ts, **message)
+            self.slack.chat_postMessage(channel=thread.channel, thread_ts=thread.ts, **message)
         for attachment, fetched in files:
             self._upload(thread, attachment, fetched, report)
         report.posted += 1
@@ -397,14 +377,14 @@ class Poller:
     ) -> None:
         if isinstance(fetched, GatewayError):
             name = attachment.filename or f"attachment {attachment.id}"
-            self.desk.note(
+            self.cards.note(
                 thread,
                 f":warning: I could not fetch the file {escape_mrkdwn(name)} from the helpdesk: "
                 f"{escape_mrkdwn(explain(fetched))}",
             )
             return
         try:
-            self.desk.slack.files_upload_v2(
+            self.slack.files_upload_v2(
                 channel=thread.channel,
                 thread_ts=thread.ts,
                 file=fetched.content,
@@ -414,7 +394,7 @@ class Poller:
         except SlackApiError as exc:
             # The text is in the thread already: trying again would post it twice.
             error = exc.response.get("error", "an error")
-            self.desk.note(
+            self.cards.note(
                 thread,
                 f":warning: Slack refused the file {escape_mrkdwn(fetched.filename)} "
                 f"({escape_mrkdwn(error)}); it is in the helpdesk.",
@@ -436,9 +416,9 @@ class Poller:
         # A click on the card may have made this very change since the state was read.
         if not _change_lines(ticket, self.store.poll_states([ticket.id])[0]):
             return
-        self.desk.slack.chat_update(channel=thread.channel, ts=thread.ts, **self.desk.card(ticket))
+        self.slack.chat_update(channel=thread.channel, ts=thread.ts, **self.cards.render(ticket))
         for line in lines:
-            self.desk.note(thread, line)
+            self.cards.note(thread, line)
         self.store.remember_ticket_state(ticket.id, *ticket_state(ticket))
         report.changes += len(lines)
 

@@ -2,7 +2,7 @@
 
 Runs on the request's thread, before Slack gets its answer, and does only Redis
 work (dedupe claims, the outbox entry, the message's state); everything that
-talks to the helpdesk or to Slack happens in the worker (bot/delivery.py).
+talks to the helpdesk or to Slack happens in the worker (bot/sync/delivery.py).
 
 What is mirrored: a person's message in the thread of a ticket card (subtype
 none, `file_share` or `thread_broadcast`). Not mirrored: bot messages, the
@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from bot.desk import Desk
-from bot.runtime.after_ack import after_ack
-from bot.store import ThreadRef
-from bot.sync.outbox import DeleteJob, EditJob, ReplyJob, SharedFile
+from bot.desk.deferred import Defer
+from bot.gateway import TicketGateway
+from bot.store import Store, ThreadRef
+from bot.store.keys import delete_claim, edit_claim, event_claim, message_claim, note_claim
+from bot.sync.outbox import DeleteJob, EditJob, Outbox, ReplyJob, SharedFile
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +43,18 @@ NO_CONVERSATIONS_NOTE = (
 
 
 class Replies:
-    def __init__(self, desk: Desk) -> None:
-        self.desk = desk
-        self.store = desk.store
-        self.outbox = desk.outbox
+    def __init__(
+        self,
+        store: Store,
+        gateway: TicketGateway,
+        note: Callable[[ThreadRef, str], None],
+        after_ack: Defer,
+    ) -> None:
+        self.store = store
+        self.gateway = gateway  # for its capabilities only: this side makes no requests
+        self.note = note
+        self.after_ack = after_ack
+        self.outbox = Outbox(store)
 
     def accept(self, event: dict[str, Any], event_id: str | None) -> None:
         """Decide about one `message` event; what is mirrored is in the outbox on return."""
@@ -63,7 +73,7 @@ class Replies:
         ticket_id = self.store.ticket_for_thread(ThreadRef(channel, thread_ts))
         if ticket_id is None:
             return
-        if not self.desk.capabilities.conversations_out:
+        if not self.gateway.capabilities.conversations_out:
             self._say_replies_stay_here(ThreadRef(channel, thread_ts))
             return
         job = ReplyJob(
@@ -76,7 +86,7 @@ class Replies:
             files=[SharedFile.model_validate(f) for f in event.get("files") or [] if f.get("id")],
         )
         self._enqueue_once(
-            event_id, f"msg:{channel}:{ts}", job, status="queued", ticket_id=ticket_id
+            event_id, message_claim(channel, ts), job, status="queued", ticket_id=ticket_id
         )
 
     def _edited(self, event: dict[str, Any], event_id: str | None) -> None:
@@ -103,7 +113,7 @@ class Replies:
             user=message.get("user") or "",
             text=text,
         )
-        self._enqueue_once(event_id, f"edit:{channel}:{ts}:{version}", job, latest_text=text)
+        self._enqueue_once(event_id, edit_claim(channel, ts, version), job, latest_text=text)
 
     def _deleted(self, event: dict[str, Any], event_id: str | None) -> None:
         channel, ts = event.get("channel"), event.get("deleted_ts")
@@ -119,7 +129,7 @@ class Replies:
             thread_ts=before.get("thread_ts") or ts,
             ts=ts,
         )
-        self._enqueue_once(event_id, f"delete:{channel}:{ts}", job, deleted="1")
+        self._enqueue_once(event_id, delete_claim(channel, ts), job, deleted="1")
 
     def _enqueue_once(
         self,
@@ -133,7 +143,7 @@ class Replies:
         A Slack retry carries the same event id; the same message delivered under
         two event ids carries the same (channel, ts): either claim stops it.
         """
-        claims = [f"event:{event_id}"] if event_id else []
+        claims = [event_claim(event_id)] if event_id else []
         claims.append(message_claim)
         taken = []
         try:
@@ -149,10 +159,9 @@ class Replies:
             raise
 
     def _say_replies_stay_here(self, thread: ThreadRef) -> None:
-        if self.store.claim(
-            f"no-conversations-out:{thread.channel}:{thread.ts}", ONCE_PER_THREAD_TTL
-        ):
-            after_ack(lambda: self.desk.note(thread, NO_CONVERSATIONS_NOTE))
+        once = note_claim("no-conversations-out", thread.channel, thread.ts)
+        if self.store.claim(once, ONCE_PER_THREAD_TTL):
+            self.after_ack(lambda: self.note(thread, NO_CONVERSATIONS_NOTE))
 
 
 def _from_a_bot(message: dict[str, Any]) -> bool:

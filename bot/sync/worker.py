@@ -21,19 +21,20 @@ import logging
 import os
 import queue
 import random
-import signal
 import socket
 import threading
 import time
 import uuid
 import zlib
-from types import FrameType
+from collections.abc import Callable
 
 import redis
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from slack_sdk import WebClient
 
-from bot.desk import Desk, explain
+from bot.desk import build_desk
+from bot.desk.deferred import Defer
+from bot.desk.explain import explain
 from bot.gateway import GatewayError, TicketGateway, Unavailable
 from bot.runtime.settings import Settings, load_section
 from bot.slack.client import build_client
@@ -254,18 +255,26 @@ class SyncWorker:
         client: WebClient | None = None,
         outbox: OutboxSettings | None = None,
         poll: bool = True,
+        after_ack: Defer | None = None,
     ) -> None:
         client = client or build_client(
             settings.SLACK_BOT_TOKEN.get_secret_value(), settings.SLACK_API_URL
         )
-        desk = Desk(gateway, store, client, ticket_channel=settings.TICKET_CHANNEL)
-        self.outbox = OutboxWorker(store, Delivery(desk), outbox)
+        from bot.sync.poller import Poller  # helpdesk → Slack
+
+        desk = build_desk(
+            gateway, store, client, after_ack or _inline, ticket_channel=settings.TICKET_CHANNEL
+        )
+        # webhooks' sync jobs run the poller's code even where the poll loop does not run
+        self.poller = Poller(settings, gateway, store, client, desk.cards)
+        delivery = Delivery(
+            gateway, store, client, desk.lookups, desk.cards, desk.creation, self.poller.sync_ticket
+        )
+        self.outbox = OutboxWorker(store, delivery, outbox)
         self.stop_event = threading.Event()
         self._runners = [self.outbox.run_forever]
         if poll:
-            from bot.sync.poller import Poller  # helpdesk → Slack (issue 4, the other half)
-
-            self._runners.append(Poller(settings, gateway, store, desk).run_forever)
+            self._runners.append(self.poller.run_forever)
         self._threads: list[threading.Thread] = []
 
     def start(self) -> SyncWorker:
@@ -282,27 +291,11 @@ class SyncWorker:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def wait(self) -> None:
-        """Block until stopped (SIGTERM or SIGINT in `run_worker`)."""
+        """Block until stopped (SIGTERM or SIGINT in bot/runtime/serving.py's `run_worker`)."""
         while not self.stop_event.wait(0.5):
             pass
 
 
-def run_worker() -> int:
-    """`ticket-bot worker`: only the sync worker, until SIGTERM or SIGINT."""
-    from bot.runtime.wiring import start
-
-    runtime = start()
-    worker = SyncWorker(runtime.settings, runtime.gateway, runtime.store).start()
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %d: stopping the worker", signum)
-        worker.stop_event.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    try:
-        worker.wait()
-    finally:
-        worker.stop()
-        runtime.close()
-    return 0
+def _inline(work: Callable[[], object], *, urgent: bool = False) -> None:
+    """The worker defers nothing: what its desk services hand on runs on the same thread."""
+    work()

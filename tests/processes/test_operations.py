@@ -102,11 +102,12 @@ def test_no_token_warning_when_the_token_is_in_the_environment(
     live: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Deployments set SLACK_BOT_TOKEN; Bolt would warn at every start that it is unused."""
-    from bot.slack.app import build_app
+    from bot.runtime.after_ack import AfterAck
+    from bot.runtime.wiring import build_slack_app
 
     monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
     with caplog.at_level(logging.WARNING):
-        build_app(live.settings, live.gateway, live.store)
+        build_slack_app(live.settings, live.gateway, live.store, AfterAck())
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bot.desk import Desk, ticket_state
+from bot.desk import Desk, build_desk
+from bot.desk.cards import ticket_state
+from bot.runtime.after_ack import AfterAck
 from bot.slack.client import build_client
 from bot.store import ThreadRef
 from bot.sync.poller import Poller
@@ -83,12 +85,15 @@ CHANNEL = "C1"
 
 def make_desk(live: Harness) -> Desk:
     client = build_client(BOT_TOKEN, live.settings.SLACK_API_URL)
-    return Desk(live.gateway, live.store, client, ticket_channel=live.settings.TICKET_CHANNEL)
+    return build_desk(
+        live.gateway, live.store, client, AfterAck(), ticket_channel=live.settings.TICKET_CHANNEL
+    )
 
 
 def make_poller(live: Harness, **settings: Any) -> Poller:
     chosen = live.settings.model_copy(update=settings)
-    return Poller(chosen, live.gateway, live.store, make_desk(live))
+    desk = make_desk(live)
+    return Poller(chosen, live.gateway, live.store, desk.cards.slack, desk.cards)
 
 
 def linked_ticket(live: Harness, subject: str = "Printer jam", *, legacy: bool = False) -> str:
@@ -97,7 +102,7 @@ def linked_ticket(live: Harness, subject: str = "Printer jam", *, legacy: bool =
     ticket_id = str(live.helpdesk.add_ticket(subject, tags=[1]))
     desk = make_desk(live)
     ticket = live.gateway.get_ticket(ticket_id).ticket
-    posted = desk.slack.chat_postMessage(channel=CHANNEL, **desk.card(ticket))
+    posted = desk.cards.slack.chat_postMessage(channel=CHANNEL, **desk.cards.render(ticket))
     live.store.link_thread(ticket_id, ThreadRef(posted["channel"], posted["ts"]))
     if not legacy:
         live.store.start_sync(ticket_id, *ticket_state(ticket))

@@ -13,11 +13,13 @@ import redis
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.gateway import TicketGateway
+from bot.runtime.after_ack import AfterAck
 from bot.runtime.backends import build_gateway
 from bot.runtime.settings import Settings, load_settings
 from bot.runtime.web import WebApp
-from bot.slack.app import build_app
+from bot.runtime.wiring import build_slack_app
 from bot.store import Store
+from bot.sync.webhooks import WebhookReceiver
 from bot.sync.worker import OutboxSettings, SyncWorker
 from tests.support.fakes.epixel import FakeEpixel
 from tests.support.fakes.slack import FakeSlack
@@ -115,8 +117,9 @@ def running_bot(
         settings = test_settings(slack, helpdesk, **extra)
         gateway = build_gateway(settings)
         store = Store(redis.Redis.from_url(redis_url, decode_responses=True), prefix)
-        app = build_app(settings, gateway, store)
-        wsgi = WebApp(SlackRequestHandler(app), store, gateway)
+        app = build_slack_app(settings, gateway, store, AfterAck())
+        hooks = WebhookReceiver.from_settings(settings, gateway, store)
+        wsgi = WebApp(SlackRequestHandler(app), store, gateway, hooks)
         server = make_server("127.0.0.1", 0, wsgi, ThreadingWSGIServer, QuietHandler)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()

@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 
+from bot.desk.cards import Click
 from bot.gateway import Classic
 from bot.slack.forms import Draft, ModalContext
 from bot.slack.render import unescape_slack
 from bot.store import ThreadRef
-from bot.sync.poller import MAX_SECTIONS, SECTION_CHARS, Poller, TokenBucket, split_text
+from bot.sync.poller import MAX_SECTIONS, SECTION_CHARS, Poller, split_text
+from bot.sync.rate import TokenBucket
 from tests.support.flows import (
     CHANNEL,
     linked_ticket,
@@ -67,7 +69,7 @@ def test_an_agent_reply_appears_exactly_once(live: Harness) -> None:
 
 def test_a_reply_to_a_ticket_created_from_slack_reaches_its_thread(live: Harness) -> None:
     draft = Draft(subject="Printer jam", description="Page 2", category_id="1", priority="high")
-    make_desk(live).create_ticket(draft, "U1", "V1", ModalContext(channel=CHANNEL))
+    make_desk(live).creation.create(draft, "U1", "V1", ModalContext(channel=CHANNEL))
     [card] = live.slack.calls_to("chat.postMessage")
     ticket_id = next(iter(live.helpdesk.tickets))
     assert thread_of(live, str(ticket_id)).ts == card.response["ts"]
@@ -281,8 +283,9 @@ def test_a_change_made_with_the_cards_buttons_is_not_announced_again(live: Harne
     ticket_id = linked_ticket(live)
     desk = make_desk(live)
     thread = thread_of(live, ticket_id)
-    desk.change_status(ticket_id, True, "U1", thread, lambda **_: None)
-    desk.change_priority(ticket_id, Classic.LOW.id, "U1", thread, lambda **_: None)
+    click = Click("U1", thread, lambda **_: None)
+    desk.cards.change_status(ticket_id, True, click)
+    desk.cards.change_priority(ticket_id, Classic.LOW.id, click)
     updates = len(live.slack.calls_to("chat.update"))
 
     report = make_poller(live).poll_once()
@@ -309,8 +312,14 @@ def test_closed_tickets_are_polled_less_often_then_dropped(live: Harness) -> Non
     assert detail_requests(live, open_id) - before[1] == 10
     assert detail_requests(live, closed_id) - before[0] == 1
 
+    desk = make_desk(live)
     later = Poller(
-        live.settings, live.gateway, live.store, make_desk(live), clock=lambda: time.time() + 8e5
+        live.settings,
+        live.gateway,
+        live.store,
+        desk.cards.slack,
+        desk.cards,
+        clock=lambda: time.time() + 8e5,
     )
     later.owner = poller.owner  # the same poller, 9+ days on
     report = later.poll_once()
@@ -323,7 +332,8 @@ def test_reopening_with_the_card_brings_a_retired_ticket_back(live: Harness) -> 
     make_poller(live).poll_once()
     live.store.retire_from_polling(ticket_id)
     desk = make_desk(live)
-    desk.change_status(ticket_id, False, "U1", thread_of(live, ticket_id), lambda **_: None)
+    click = Click("U1", thread_of(live, ticket_id), lambda **_: None)
+    desk.cards.change_status(ticket_id, False, click)
     assert ticket_id in live.store.tickets_to_poll()
 
 

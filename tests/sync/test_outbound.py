@@ -16,8 +16,9 @@ import pytest
 import redis
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bot.runtime.after_ack import AfterAck
 from bot.runtime.web import WebApp
-from bot.slack.app import build_app
+from bot.runtime.wiring import build_slack_app
 from bot.store import Store, ThreadRef
 from bot.sync.worker import OutboxSettings, SyncWorker
 from tests.support.flows import create, notes_in
@@ -378,7 +379,7 @@ def test_thread_link_survives_a_restart_of_the_bot(
     ticket_id = int(next(iter(live.helpdesk.tickets)))
     # a new app instance on a new connection to the same Redis, as after a restart
     store = Store(redis.Redis.from_url(redis_url, decode_responses=True), redis_prefix)
-    app = build_app(live.settings, live.gateway, store)
+    app = build_slack_app(live.settings, live.gateway, store, AfterAck())
     server = make_server(
         "127.0.0.1",
         0,

@@ -121,7 +121,7 @@ def test_embedded_store_says_it_is_for_one_process(caplog: pytest.LogCaptureFixt
 def test_real_store_from_url(redis_url: str, redis_prefix: str) -> None:
     real = connect(redis_url, redis_prefix)
     assert real.ping()
-    real.redis.delete(real.key("claim", "z"))
+    real.redis.delete(real.keys.claim("z"))
     assert real.claim("z", 10)
     real.release("z")
 

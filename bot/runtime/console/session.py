@@ -14,14 +14,14 @@ from typing import Any
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.runtime.backends import build_gateway
+from bot.runtime.after_ack import AfterAck
+from bot.runtime.backends import build_gateway, embedded_sandbox
 from bot.runtime.console.fake_slack import GENERAL, ConsoleSlack
 from bot.runtime.console.server import serve_app, serve_slack
 from bot.runtime.console.signed import SlackSide
 from bot.runtime.logs import SecretMask
 from bot.runtime.settings import ConfigError, Settings, load_settings, problem
-from bot.runtime.wiring import Runtime
-from bot.slack.app import build_app
+from bot.runtime.wiring import Runtime, build_slack_app
 from bot.store import connect
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,9 @@ def _runtime(settings: Settings) -> Runtime:
     """What `bot.runtime.start` builds, with the log already going to the console's file."""
     gateway = build_gateway(settings)
     store = connect(None, settings.REDIS_PREFIX)
-    return Runtime(settings, store, gateway, build_app(settings, gateway, store))
+    after_ack = AfterAck()
+    app = build_slack_app(settings, gateway, store, after_ack)
+    return Runtime(settings, store, gateway, app, after_ack, sandbox=embedded_sandbox(gateway))
 
 
 def console_settings(slack: ConsoleSlack, secret: str, helpdesk: Helpdesk) -> Settings:

@@ -8,43 +8,40 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 
 from bot.desk import Desk
-from bot.runtime.after_ack import after_ack
+from bot.desk.cards import Click
+from bot.desk.deferred import Defer
 from bot.slack import ids
 from bot.slack.forms import ModalContext
 from bot.store import ThreadRef
 
 
-def _card(body: dict[str, Any]) -> ThreadRef:
+def _click(body: dict[str, Any], respond: Respond) -> Click:
     container = body.get("container", {})
-    return ThreadRef(container["channel_id"], container["message_ts"])
+    card = ThreadRef(container["channel_id"], container["message_ts"])
+    return Click(body["user"]["id"], card, respond)
 
 
 def _ticket_id(action: dict[str, Any]) -> str:
     return str(action["block_id"]).removeprefix(ids.CARD_ACTIONS_PREFIX)
 
 
-def register(app: App, desk: Desk) -> None:
+def register(app: App, desk: Desk, after_ack: Defer) -> None:
     @app.action(ids.CLOSE)
     @app.action(ids.REOPEN)
     def status(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
         ack()
         closing = action["action_id"] == ids.CLOSE
-        after_ack(
-            lambda: desk.change_status(
-                action["value"], closing, body["user"]["id"], _card(body), respond
-            )
-        )
+        # parsed after the ack: a malformed payload must not fail the acked request
+        after_ack(lambda: desk.cards.change_status(action["value"], closing, _click(body, respond)))
 
     @app.action(ids.PRIORITY_SELECT)
     def priority(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
         ack()
         after_ack(
-            lambda: desk.change_priority(
+            lambda: desk.cards.change_priority(
                 _ticket_id(action),
                 str(action["selected_option"]["value"]),
-                body["user"]["id"],
-                _card(body),
-                respond,
+                _click(body, respond),
             )
         )
 
@@ -52,24 +49,22 @@ def register(app: App, desk: Desk) -> None:
     def tags(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
         ack()
         after_ack(
-            lambda: desk.change_tags(
+            lambda: desk.cards.change_tags(
                 _ticket_id(action),
                 [o["value"] for o in action.get("selected_options", [])],
-                body["user"]["id"],
-                _card(body),
-                respond,
+                _click(body, respond),
             )
         )
 
-    @app.action(ids.LIST_PAGE + "_prev")
-    @app.action(ids.LIST_PAGE + "_next")
+    @app.action(ids.LIST_PAGE_PREVIOUS)
+    @app.action(ids.LIST_PAGE_NEXT)
     def page(ack: Ack, action: dict[str, Any], respond: Respond) -> None:
         ack()
 
         def show_page() -> None:
             where = json.loads(action["value"])
             status = str(where["status"]) if where.get("status") else None
-            desk.list_tickets(status, int(where["offset"]), respond, replace=True)
+            desk.queries.list_tickets(status, int(where["offset"]), respond, replace=True)
 
         after_ack(show_page)
 
@@ -77,7 +72,10 @@ def register(app: App, desk: Desk) -> None:
     @app.action(ids.DRAFT_RESTORE)
     def modal_button(ack: Ack, action: dict[str, Any], body: dict[str, Any]) -> None:
         ack()
-        redo = desk.retry_lookups if action["action_id"] == ids.LOOKUP_RETRY else desk.restore_form
+        modal = desk.modal
+        redo = (
+            modal.retry_lookups if action["action_id"] == ids.LOOKUP_RETRY else modal.restore_form
+        )
         after_ack(
             lambda: redo(
                 body["view"]["id"], ModalContext.load(body["view"].get("private_metadata"))

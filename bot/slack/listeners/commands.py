@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 
 from bot.desk import Desk
-from bot.runtime.after_ack import after_ack
+from bot.desk.deferred import Defer
 from bot.slack.forms import ModalContext
 from bot.slack.render import render, unescape_slack
 
@@ -17,7 +17,7 @@ COMMAND = "/ticket"
 TICKET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
-def register(app: App, desk: Desk) -> None:
+def register(app: App, desk: Desk, after_ack: Defer) -> None:
     @app.command(COMMAND)
     def ticket(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         words = unescape_slack(command.get("text") or "").strip()
@@ -29,7 +29,7 @@ def register(app: App, desk: Desk) -> None:
                 channel=command.get("channel_id"), response_url=command.get("response_url")
             )
             after_ack(
-                lambda: desk.open_new_ticket(command["trigger_id"], rest, context, respond),
+                lambda: desk.modal.open(command["trigger_id"], rest, context, respond),
                 urgent=True,
             )
         elif sub in ("list", "show") and not _can(desk, sub):
@@ -38,13 +38,13 @@ def register(app: App, desk: Desk) -> None:
                 response_type="ephemeral",
             )
         elif sub == "list":
-            list_tickets(ack, rest, desk, respond)
+            list_tickets(ack, rest, desk, respond, after_ack)
         elif sub == "show":
-            show_ticket(ack, rest, desk, respond)
+            show_ticket(ack, rest, desk, respond, after_ack)
         elif sub in ("help", ""):
-            ack(**desk.help(), response_type="ephemeral")
+            ack(**desk.queries.help(), response_type="ephemeral")
         else:
-            ack(**desk.help(unknown=words), response_type="ephemeral")
+            ack(**desk.queries.help(unknown=words), response_type="ephemeral")
 
 
 def _can(desk: Desk, sub: str) -> bool:
@@ -52,19 +52,19 @@ def _can(desk: Desk, sub: str) -> bool:
     return caps.ticket_list if sub == "list" else caps.ticket_detail
 
 
-def list_tickets(ack: Ack, rest: str, desk: Desk, respond: Respond) -> None:
-    if rest and desk.status_filter(rest) is None:
-        words = ", ".join(desk.status_words())
+def list_tickets(ack: Ack, rest: str, desk: Desk, respond: Respond, after_ack: Defer) -> None:
+    if rest and desk.queries.status_filter(rest) is None:
+        words = ", ".join(desk.queries.status_words())
         ack(
             **_notice(f"`{rest}` is not a status. Use `/ticket list`, or add one of: {words}."),
             response_type="ephemeral",
         )
         return
     ack(**_notice(":mag: Looking up tickets…"), response_type="ephemeral")
-    after_ack(lambda: desk.list_tickets(rest or None, 0, respond, replace=True))
+    after_ack(lambda: desk.queries.list_tickets(rest or None, 0, respond, replace=True))
 
 
-def show_ticket(ack: Ack, rest: str, desk: Desk, respond: Respond) -> None:
+def show_ticket(ack: Ack, rest: str, desk: Desk, respond: Respond, after_ack: Defer) -> None:
     ticket_id = rest.lstrip("#")
     if not TICKET_ID.fullmatch(ticket_id):
         ack(
@@ -73,7 +73,7 @@ def show_ticket(ack: Ack, rest: str, desk: Desk, respond: Respond) -> None:
         )
         return
     ack(**_notice(f":mag: Looking up ticket #{ticket_id}…"), response_type="ephemeral")
-    after_ack(lambda: desk.show_ticket(ticket_id, respond))
+    after_ack(lambda: desk.queries.show_ticket(ticket_id, respond))
 
 
 def _notice(text: str) -> Any:

@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.desk import Desk
-from bot.runtime.after_ack import after_ack
-from bot.sync.replies import Replies
+from bot.desk.deferred import Defer
 
 #: the bot events app-manifest.yml subscribes to (checked by a test)
 SUBSCRIBED = ("app_home_opened", "message.channels", "message.groups")
 
 
-def register(app: App, desk: Desk) -> None:
-    replies = Replies(desk)
+class MessageSink(Protocol):
+    """Where `message` events go: bot/sync/replies.py decides what reaches the helpdesk."""
 
+    def accept(self, event: dict[str, Any], event_id: str | None) -> None: ...
+
+
+def register(app: App, desk: Desk, replies: MessageSink, after_ack: Defer) -> None:
     @app.event("app_home_opened")
     def home(event: dict[str, Any], client: WebClient) -> None:
         if event.get("tab") == "home":
-            after_ack(lambda: client.views_publish(user_id=event["user"], view=desk.home()))
+            after_ack(lambda: client.views_publish(user_id=event["user"], view=desk.queries.home()))
 
     @app.event("message")
     def message(event: dict[str, Any], body: dict[str, Any]) -> None:

@@ -15,14 +15,14 @@ def register(app: App, desk: Desk) -> None:
     @app.view_submission(ids.NEW_TICKET_VIEW)
     def submit(ack: Ack, view: dict[str, Any], body: dict[str, Any]) -> None:
         draft = read_draft(view)
-        errors = desk.validate(draft)
+        errors = desk.modal.validate(draft)
         if errors:
             ack(response_action="errors", errors=errors)
             return
         context = ModalContext.load(view.get("private_metadata"))
-        # durable before Slack hears back: a worker creates the ticket (bot/worker.py)
-        desk.enqueue_create(draft, body["user"]["id"], view["id"], context)
-        ack(response_action="update", view=desk.pending_view(context))
+        # durable before Slack hears back: a worker creates the ticket (bot/sync/worker.py)
+        desk.creation.enqueue(draft, body["user"]["id"], view["id"], context)
+        ack(response_action="update", view=desk.modal.pending_view(context))
 
     @app.view_closed(ids.NEW_TICKET_VIEW)
     @app.view_closed(ids.LOADING_VIEW)

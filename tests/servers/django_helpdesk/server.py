@@ -89,7 +89,8 @@ def _run(argv: list[str], what: str, env: dict[str, str] | None = None) -> str:
         raise ServerUnavailable(f"{what} failed: {exc}") from exc
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        raise ServerUnavailable(f"{what} failed: {' / '.join(tail)}")
+        said = " / ".join(tail) or "no output"
+        raise ServerUnavailable(f"{what} failed (exit {done.returncode}): {said}")
     return done.stdout
 
 

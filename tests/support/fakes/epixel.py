@@ -1,6 +1,6 @@
 """A faithful fake of Epixel's support-ticket API, served over real HTTP.
 
-It follows the API document (shared/seeds/004_*.txt): the `apikey` header, Bearer
+It follows Epixel's support-ticket API document: the `apikey` header, Bearer
 tokens from `user/login/`, DRF-shaped validation errors inside the envelope
 `{"status_code", "errors", "data"}`, the open-ticket limit, ticket ownership, the
 GET-with-a-body detailed view. Tests steer it with `fail_next`, `hang_next`,

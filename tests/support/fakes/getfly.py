@@ -1,6 +1,6 @@
 """A faithful fake of Getfly CRM's ticket API (v6.1), served over real HTTP.
 
-It follows the documents (shared/seeds/000_*.txt, 002_*.txt) and Getfly's public
+It follows Getfly's API v6.1 documents (create and update a ticket) and Getfly's public
 pages: `X-API-KEY` auth (401 without it or with a wrong one), JSON bodies,
 `POST ticket` → `{"message", "data": {"identity", "ticket_code"}}`, `PUT ticket` by
 `ticket_code` where every given field replaces the stored one (custom_fields whole),

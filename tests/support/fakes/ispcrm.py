@@ -1,7 +1,7 @@
 """A faithful fake of ISPCRM's (Netgroot) subscriber ticket API, served over real HTTP.
 
-It follows the document (shared/seeds/001_*.txt) and what the vendor's public docs add
-(shared/seeds/README.md): Bearer tokens; `POST subscriber/Login` `{username, password}`
+It follows ISPCRM's API document and what the vendor's public docs add: Bearer tokens;
+`POST subscriber/Login` `{username, password}`
 → `{"token": …}`; `GET Tickets/getSubjects`; `POST subscriber/CreateTicket` (JSON, six
 required integer/string fields, `{"success": true, "message", "data": {ticket_id,
 status}}`); `GET subscriber/getCustomerTickets` (subject, status and priority as

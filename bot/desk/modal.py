@@ -1,0 +1,207 @@
+"""The new-ticket modal: open it at once, fill a loading view, validate, keep the draft."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
+
+from bot.desk.deferred import Defer
+from bot.desk.explain import explain, size_label
+from bot.desk.lookups import FormLists, Lookups
+from bot.gateway import GatewayError, PriorityLevel, TicketGateway
+from bot.slack import ids
+from bot.slack.forms import Draft, ModalContext
+from bot.slack.render import escape_mrkdwn, render
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+DRAFT_TTL = 7 * 24 * 3600
+
+Respond = Any  # Bolt's respond(): text and blocks to the command's response_url
+
+
+@dataclass
+class NewTicketModal:
+    gateway: TicketGateway
+    store: Store
+    slack: WebClient
+    lookups: Lookups
+    after_ack: Defer
+
+    def open(self, trigger_id: str, subject: str, context: ModalContext, respond: Respond) -> None:
+        """Open the form at once: filled when the lookups are cached, loading otherwise.
+
+        Runs in the urgent after-ack pool; the slow part (filling a loading view
+        from the helpdesk) goes to the ordinary one.
+        """
+        draft = Draft(subject=subject[: self.gateway.capabilities.max_subject_chars or None])
+        try:
+            lists = self.lookups.form_lists(cached_only=True)
+            view = self.form_view(draft, context, lists) if lists else self.loading_view(context)
+            opened = self.slack.views_open(trigger_id=trigger_id, view=view)
+        except SlackApiError as exc:
+            self._did_not_open(exc, respond)
+            return
+        except Exception:
+            log.exception("opening the new-ticket modal failed")
+            return
+        if lists is None:
+            view_id = opened["view"]["id"]
+            self.save_draft(view_id, draft)
+            self.after_ack(lambda: self.fill_form(view_id, draft, context))
+
+    def _did_not_open(self, exc: SlackApiError, respond: Respond) -> None:
+        error = exc.response.get("error", "unknown")
+        log.warning("views.open failed: %s", error)
+        text = "Slack did not let me open the form"
+        if error == "expired_trigger_id":
+            text += " in time. Please type `/ticket new` again."
+        else:
+            text += f" ({escape_mrkdwn(error)}). Please try again."
+        respond(**render("notice.json.j2", text=text, details=None), response_type="ephemeral")
+
+    def fill_form(self, view_id: str, draft: Draft, context: ModalContext) -> None:
+        """Replace the loading view with the form, or with a retry view if lookups fail."""
+        try:
+            view = self.form_view(draft, context)
+        except GatewayError as exc:
+            view = render(
+                "lookup_failed_modal.json.j2", metadata=context.dump(), reason=explain(exc)
+            )
+        self.update_view(view_id, view)
+
+    def retry_lookups(self, view_id: str, context: ModalContext) -> None:
+        self.update_view(view_id, self.loading_view(context))
+        self.fill_form(view_id, self.load_draft(view_id), context)
+
+    def restore_form(self, view_id: str, context: ModalContext) -> None:
+        self.update_view(view_id, self.form_view(self.load_draft(view_id), context))
+
+    def loading_view(self, context: ModalContext) -> Any:
+        return render("loading_modal.json.j2", metadata=context.dump())
+
+    def form_view(
+        self,
+        draft: Draft,
+        context: ModalContext,
+        lists: FormLists | None = None,
+        errors: dict[str, str] | None = None,
+        notice: str | None = None,
+    ) -> Any:
+        """The new-ticket form; `lists` read from the helpdesk (through the cache) if not given."""
+        caps = self.gateway.capabilities
+        limit = caps.max_attachment_bytes if caps.attachments else None
+        lists = lists or self.lookups.form_lists()
+        assert lists is not None  # not cached_only: loaded when missing
+        categories = lists.categories
+        return render(
+            "new_ticket_modal.json.j2",
+            metadata=context.dump(),
+            draft=draft,
+            categories=categories,
+            chosen_category=next((c for c in categories if c.id == draft.category_id), None),
+            priorities=lists.priorities,
+            chosen_priority=_chosen_priority(lists.priorities, draft.priority),
+            max_subject_chars=caps.max_subject_chars,
+            max_attachment_bytes=limit,
+            max_attachment_label=size_label(limit) if limit else "",
+            errors=errors or {},
+            notice=notice,
+        )
+
+    def validate(self, draft: Draft) -> dict[str, str]:
+        """Problems Slack can show next to the fields (response_action: errors)."""
+        caps = self.gateway.capabilities
+        errors: dict[str, str] = {}
+        limit = caps.max_subject_chars
+        if not draft.subject:
+            errors[ids.SUBJECT_BLOCK] = "Please give the ticket a subject."
+        elif limit and len(draft.subject) > limit:
+            errors[ids.SUBJECT_BLOCK] = (
+                f"The subject has {len(draft.subject)} characters; the helpdesk takes {limit}."
+            )
+        if not draft.description:
+            errors[ids.DESCRIPTION_BLOCK] = "Please describe the problem."
+        if caps.categories and not draft.category_id:
+            errors[ids.CATEGORY_BLOCK] = "Please choose a category."
+        max_bytes = caps.max_attachment_bytes
+        for file in draft.files:
+            size = file.get("size")
+            if max_bytes and isinstance(size, int) and size > max_bytes:
+                errors[ids.ATTACHMENT_BLOCK] = (
+                    f"{file.get('name', 'The file')} is {size_label(size)}; the helpdesk takes "
+                    f"up to {size_label(max_bytes)}."
+                )
+        return errors
+
+    def pending_view(self, context: ModalContext) -> Any:
+        return self.result_view(
+            context, ":hourglass_flowing_sand: Creating your ticket in the helpdesk…"
+        )
+
+    def result_view(
+        self,
+        context: ModalContext,
+        headline: str,
+        *,
+        details: str | None = None,
+        draft: Draft | None = None,
+    ) -> Any:
+        """The modal after a submission: what happened, and the draft when it failed."""
+        return render(
+            "result_modal.json.j2",
+            metadata=context.dump(),
+            headline=headline,
+            details=details,
+            draft=draft,
+        )
+
+    # --- drafts, and telling the person ---------------------------------------------
+
+    def save_draft(self, view_id: str, draft: Draft) -> None:
+        self.store.save_draft(view_id, draft.model_dump_json(), DRAFT_TTL)
+
+    def load_draft(self, view_id: str) -> Draft:
+        raw = self.store.load_draft(view_id)
+        return Draft.model_validate_json(raw) if raw else Draft()
+
+    def update_view(self, view_id: str, view: Any) -> None:
+        try:
+            self.slack.views_update(view_id=view_id, view=view)
+        except SlackApiError as exc:
+            # The person closed the modal: nothing to update, and the draft is kept.
+            log.info("views.update of %s failed: %s", view_id, exc.response.get("error"))
+
+    def tell(
+        self,
+        context: ModalContext,
+        text: str,
+        *,
+        details: str | None = None,
+        keep: Draft | None = None,
+    ) -> None:
+        """An ephemeral message through the command's response_url, carrying the draft."""
+        if not context.response_url:
+            return
+        if keep is not None:
+            details = (
+                f"What you typed:\n*{escape_mrkdwn(keep.subject)}*\n"
+                f"{escape_mrkdwn(keep.description)}"
+            )
+        message = render("notice.json.j2", text=text, details=details)
+        try:
+            WebhookClient(context.response_url).send(response_type="ephemeral", **message)
+        except Exception:  # a dead response_url must not hide the modal's own message
+            log.warning("could not answer through the response_url")
+
+
+def _chosen_priority(priorities: list[PriorityLevel], chosen: str | None) -> PriorityLevel | None:
+    """The draft's priority, else the middle of the helpdesk's list (its usual default)."""
+    found = next((p for p in priorities if p.id == chosen), None)
+    return found or (priorities[len(priorities) // 2] if priorities else None)

@@ -1,0 +1,111 @@
+"""Every Redis key and claim name the bot uses: the only place that spells them.
+
+Keys live under one configurable prefix (`REDIS_PREFIX`). A claim is a key that
+exactly one caller can take (`SET NX`); its name says what it guards.
+"""
+
+from __future__ import annotations
+
+
+class Keys:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    # lookup cache (bot/store/cache.py)
+    def cache(self, name: str) -> str:
+        return self._key("cache", name)
+
+    def cache_lock(self, name: str) -> str:
+        return self._key("lock", "cache", name)
+
+    # links, requesters, drafts, fingerprints (bot/store/links.py)
+    def thread_link(self, channel: str, ts: str) -> str:
+        return self._key("link", "thread", channel, ts)
+
+    def ticket_link(self, ticket_id: str) -> str:
+        return self._key("link", "ticket", ticket_id)
+
+    def linked(self) -> str:
+        return self._key("linked")
+
+    def requester(self, ticket_id: str) -> str:
+        return self._key("requester", ticket_id)
+
+    def draft(self, view_id: str) -> str:
+        return self._key("draft", view_id)
+
+    def sent(self, ticket_id: str) -> str:
+        return self._key("sent", ticket_id)
+
+    # poll state (bot/store/poll.py)
+    def poll_lease(self, ticket_id: str) -> str:
+        return self._key("poll", "lease", ticket_id)
+
+    def poll_cursor(self, ticket_id: str) -> str:
+        return self._key("poll", "cursor", ticket_id)
+
+    def poll_state(self, ticket_id: str) -> str:
+        return self._key("poll", "state", ticket_id)
+
+    def poll_retired(self) -> str:
+        return self._key("poll", "retired")
+
+    def poll_feed(self) -> str:
+        """The helpdesk's change-feed cursor, one for the whole helpdesk."""
+        return self._key("poll", "feed")
+
+    # the outbox (bot/store/streams.py)
+    def outbox(self) -> str:
+        return self._key("outbox")
+
+    def outbox_dead(self) -> str:
+        return self._key("outbox", "dead")
+
+    def outbox_attempts(self) -> str:
+        return self._key("outbox", "attempts")
+
+    def message_state(self, channel: str, ts: str) -> str:
+        return self._key("outbox", "msg", channel, ts)
+
+    # claims
+    def claim(self, name: str) -> str:
+        return self._key("claim", name)
+
+
+# --- claim names: what each claim guards ---------------------------------------------
+
+
+def create_claim(view_id: str) -> str:
+    """One creation per modal submission."""
+    return f"create:{view_id}"
+
+
+def click_claim(ticket_id: str, change: str) -> str:
+    """One change per double click on a card."""
+    return f"click:{ticket_id}:{change}"
+
+
+def event_claim(event_id: str) -> str:
+    """One handling per Slack event id (Slack retries deliveries)."""
+    return f"event:{event_id}"
+
+
+def message_claim(channel: str, ts: str) -> str:
+    """One mirrored reply per Slack message (the same message may come under two event ids)."""
+    return f"msg:{channel}:{ts}"
+
+
+def edit_claim(channel: str, ts: str, version: str) -> str:
+    return f"edit:{channel}:{ts}:{version}"
+
+
+def delete_claim(channel: str, ts: str) -> str:
+    return f"delete:{channel}:{ts}"
+
+
+def note_claim(note: str, channel: str, ts: str) -> str:
+    """One thread note of the kind `note` per message or thread."""
+    return f"{note}:{channel}:{ts}"
