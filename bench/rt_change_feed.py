@@ -40,8 +40,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bot.desk import Desk  # noqa: E402
+from bot.desk import Desk, build_desk  # noqa: E402
 from bot.gateway.rt import RtGateway, RtSettings  # noqa: E402
+from bot.runtime.after_ack import AfterAck  # noqa: E402
 from bot.runtime.settings import load_settings  # noqa: E402
 from bot.slack.client import build_client  # noqa: E402
 from bot.store import Store, ThreadRef  # noqa: E402
@@ -130,7 +131,9 @@ def link_all(store: Store, gateway: RtGateway, desk: Desk, ids: list[str]) -> No
     status = next(s for s in gateway.capabilities.statuses if s.id == "new")
     priority = gateway.list_priorities()[0]  # RT's default priority 0
     for ticket_id in ids:
-        card = desk.slack.chat_postMessage(channel=CHANNEL, text=f"card of ticket {ticket_id}")
+        card = desk.cards.slack.chat_postMessage(
+            channel=CHANNEL, text=f"card of ticket {ticket_id}"
+        )
         store.link_thread(ticket_id, ThreadRef(CHANNEL, card["ts"]))
         store.start_sync(ticket_id, status.id, priority.id, status.is_closed)
 
@@ -174,12 +177,13 @@ def main() -> None:
         store = Store(
             redis.Redis.from_url(url, decode_responses=True), f"bench-{uuid.uuid4().hex[:8]}"
         )
-        desk = Desk(gateway, store, build_client(BOT_TOKEN, slack.api_url))
+        client = build_client(BOT_TOKEN, slack.api_url)
+        desk = build_desk(gateway, store, client, AfterAck())
         ids = seed(rt, args.tickets)
         link_all(store, gateway, desk, ids)
         cursor, _ = gateway.changes_since(None)
         store.advance_feed_cursor(None, cursor)
-        poller = Poller(settings, gateway, store, desk)
+        poller = Poller(settings, gateway, store, client, desk.cards)
         print(f"{len(ids)} linked tickets; RT {rt.url}")
 
         cycle("idle cycle (change feed)", poller, counter)
@@ -196,7 +200,11 @@ def main() -> None:
         if not args.skip_per_ticket:
             caps = gateway.capabilities.model_copy(update={"change_feed": False})
             gateway.capabilities = caps
-            cycle("per-ticket polling, one cycle", Poller(settings, gateway, store, desk), counter)
+            cycle(
+                "per-ticket polling, one cycle",
+                Poller(settings, gateway, store, client, desk.cards),
+                counter,
+            )
         gateway.close()
         store.close()
 

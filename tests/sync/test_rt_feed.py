@@ -12,7 +12,7 @@ import httpx
 import pytest
 import redis
 
-from bot.desk import ticket_state
+from bot.desk.cards import ticket_state
 from bot.gateway.models import NewTicket, Requester
 from bot.store import ThreadRef
 from bot.sync.poller import PollReport
@@ -52,7 +52,7 @@ def linked_rt_ticket(live: Harness, queue: str) -> str:
         )
     )
     desk = make_desk(live)
-    posted = desk.slack.chat_postMessage(channel=CHANNEL, **desk.card(ticket))
+    posted = desk.cards.slack.chat_postMessage(channel=CHANNEL, **desk.cards.render(ticket))
     live.store.link_thread(ticket.id, ThreadRef(posted["channel"], posted["ts"]))
     live.store.start_sync(ticket.id, *ticket_state(ticket))
     return ticket.id
