@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 from bot.desk.explain import explain
 from bot.desk.lookups import Lookups
 from bot.gateway import GatewayError, PriorityLevel, Ticket, TicketGateway, TicketStatus
+from bot.gateway.base import Assigns
 from bot.slack.render import escape_mrkdwn, render
 from bot.store import Store, ThreadRef
 from bot.store.keys import click_claim
@@ -87,6 +88,19 @@ class Cards:
         done = f"set the priority to {escape_mrkdwn(priority.label)}"
         change = Change(f"priority:{priority.id}", apply, done, priority_set=priority)
         self._change(ticket_id, change, click)
+
+    def assign_to_me(self, ticket_id: str, click: Click) -> None:
+        """ "Assign to me": whoever clicked, found in the helpdesk by their Slack e-mail."""
+        gateway = self.gateway
+        if not isinstance(gateway, Assigns) or not gateway.capabilities.assign:
+            _refuse(click, "This helpdesk cannot assign tickets from Slack.")
+            return
+        email = self.lookups.person(click.user_id).email
+        if not email:
+            _refuse(click, "Slack did not tell me your e-mail address, which finds you there.")
+            return
+        apply = lambda: gateway.assign(ticket_id, email)  # noqa: E731
+        self._change(ticket_id, Change(f"assign:{click.user_id}", apply, "took the ticket"), click)
 
     def change_tags(self, ticket_id: str, tag_ids: list[str], click: Click) -> None:
         names = [t.name for t in self.lookups.tags() if t.id in tag_ids]

@@ -156,3 +156,36 @@ def test_a_ticket_round_trip_through_slack_and_rt(
     # Nothing changed since: the feed says so and no ticket is read.
     idle = poller.poll_once()
     assert (idle.polled, idle.posted, idle.changes) == (0, 0, 0)
+
+
+def test_assign_to_me_makes_the_clicking_agent_the_rt_owner(
+    rt_live: Harness,
+    agent: httpx.Client,
+    rt_server: RtServer,  # noqa: F811
+) -> None:
+    live = rt_live
+    queue_id = next(q.id for q in live.gateway.list_categories() if q.name == rt_server.queue)
+    view = open_form(live, "Monitor flickers")
+    submit(live, view, description_input="Since this morning", category_input=queue_id)
+    card = live.slack.wait_for("chat.postMessage")[0]
+    assign = card_button(card, "Assign to me")
+    ticket_id = assign["value"]
+
+    # Ada is the requester: in RT an unprivileged user, who may not own tickets.
+    live.client.block_action(assign, user_id="U1", message=card.response["message"])
+    told = texts(live.slack.wait_for("response_url")[0].args)
+    assert "may not own tickets" in told
+    assert agent.get(f"ticket/{ticket_id}").json()["Owner"]["id"] == "Nobody"
+
+    # Grace is an RT agent with the same e-mail address as in Slack.
+    updates = len(live.slack.calls_to("chat.update"))
+    live.client.block_action(assign, user_id="U2", message=card.response["message"])
+    updated = live.slack.wait_for("chat.update", count=updates + 1)[-1]
+    assert agent.get(f"ticket/{ticket_id}").json()["Owner"]["id"] == "grace"
+    assert "grace" in texts(updated.args["blocks"])
+    thread = live.store.thread_for_ticket(ticket_id)
+    assert thread is not None
+    wait_until(
+        lambda: any("Grace Hopper took the ticket" in n for n in notes_in(live, thread)),
+        what="the note",
+    )

@@ -33,6 +33,23 @@ unless ($q->id) {
     die "creating queue '$queue' failed: $msg\n" unless $ok;
 }
 
+# An agent who may own tickets in the queue, with the e-mail of the fake Slack's second
+# user (Grace Hopper, U2): "Assign to me" finds the RT user by the Slack e-mail.
+my $agent_email = $ENV{RT_AGENT_EMAIL} || 'grace@example.com';
+my $agent = RT::User->new(RT->SystemUser);
+$agent->LoadByEmail($agent_email);
+unless ($agent->id) {
+    my ($ok, $msg) = $agent->Create(
+        Name => 'grace', EmailAddress => $agent_email, RealName => 'Grace Hopper',
+        Privileged => 1,
+    );
+    die "creating the agent $agent_email failed: $msg\n" unless $ok;
+}
+$agent->SetPrivileged(1) unless $agent->Privileged;
+for my $right (qw(SeeQueue ShowTicket OwnTicket)) {
+    $agent->PrincipalObj->GrantRight(Right => $right, Object => $q);  # no-op when held
+}
+
 # The old token is kept when it still checks out against the database.
 if ($old) {
     my ($user_id, $secret) = RT::AuthToken->ParseAuthString($old);

@@ -8,6 +8,7 @@
 # Prints RT_URL=, RT_REST2=, RT_TOKEN=, RT_QUEUE= lines on stdout (and nothing else there), so
 # a caller can `eval` them. Safe to run again: the install is skipped, the token reused.
 # Knobs: RT_ROOT_PASS (rt-pass), RT_STATE_DIR (/tmp/rt5-test), RT_WORKERS (2),
+# RT_AGENT_EMAIL (grace@example.com: an agent who may own tickets in the queue),
 # RT_RESET_DB=1 (start from an empty database), RT_SKIP_APT_UPDATE=1, RT_BCRYPT_COST (4).
 #
 # RT_BCRYPT_COST: RT checks the token (or password) with bcrypt on every request, at cost 12 by
