@@ -121,14 +121,14 @@ def main() -> int:
             threading.Thread(target=http.serve_forever, daemon=True).start()
             worker = SyncWorker(settings, gateway, store, poll=True).start()
             client = build_client(BOT_TOKEN, slack.api_url)
-            desk = build_desk(gateway, store, client, lambda work, urgent=False: work())
+            cards = build_desk(gateway, store, client, AfterAck()).cards
 
             ticket_ids = []
             for n in range(args.tickets):
                 ticket = gateway.create_ticket(
                     NewTicket(subject=f"Bench {prefix} {n}", description="latency bench")
                 )
-                card = client.chat_postMessage(channel=CHANNEL, **desk.cards.render(ticket))
+                card = client.chat_postMessage(channel=CHANNEL, **cards.render(ticket))
                 store.link_thread(ticket.id, ThreadRef(card["channel"], card["ts"]))
                 store.start_sync(ticket.id, *ticket_state(ticket))
                 ticket_ids.append(ticket.id)

@@ -173,7 +173,7 @@ def main() -> None:
             TICKET_SYNC_RATE=1000,
         )
         counter = CountingTransport()
-        gateway = RtGateway(rt.api_url, rt.token, RtSettings(), transport=counter)
+        gateway = RtGateway(rt.api_url, rt.token, settings=RtSettings(), transport=counter)
         store = Store(
             redis.Redis.from_url(url, decode_responses=True), f"bench-{uuid.uuid4().hex[:8]}"
         )

@@ -111,9 +111,9 @@ class Cards:
     def _change(self, ticket_id: str, change: Change, click: Click) -> None:
         """One change per double click; the card updated in place; a line in the thread.
 
-        The status or priority set is recorded as the thread's state before the helpdesk
-        is asked: a helpdesk that pushes (a webhook) may have the change read back before
-        this returns, and the sync must not announce it as made in the helpdesk."""
+        The change is recorded as the thread's state before the helpdesk is asked: a
+        helpdesk that pushes (a webhook) may have it read back before this returns, and
+        the sync must not announce it as made in the helpdesk."""
         claim = click_claim(ticket_id, change.key)
         if not self.store.claim(claim, CLICK_CLAIM_TTL):
             return
@@ -144,6 +144,15 @@ class Cards:
         )
 
 
+def _refuse(click: Click, text: str) -> None:
+    """An ephemeral warning to whoever clicked."""
+    click.respond(
+        **render("notice.json.j2", text=f":warning: {text}", details=None),
+        response_type="ephemeral",
+        replace_original=False,
+    )
+
+
 def ticket_state(ticket: Ticket) -> tuple[str, str | None, bool]:
     """What the store keeps of a ticket's state: status id, priority id, closed or not."""
     priority = ticket.priority.id if ticket.priority else None
@@ -160,12 +169,3 @@ def _expected(
         status_id, closed = status.id, status.is_closed
     priority_id = priority.id if priority else recorded.get("priority") or None
     return status_id, priority_id, closed
-
-
-def _refuse(click: Click, text: str) -> None:
-    """An ephemeral warning to whoever clicked."""
-    click.respond(
-        **render("notice.json.j2", text=f":warning: {text}", details=None),
-        response_type="ephemeral",
-        replace_original=False,
-    )

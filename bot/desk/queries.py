@@ -31,18 +31,19 @@ class Queries:
     def status_filter(self, word: str) -> TicketStatus | StatusKind | None:
         """What `/ticket list WORD` lists: `open`, `pending` or `closed` (every status of
         that kind), else one of the helpdesk's own statuses by name; None: neither."""
-        caps = self.gateway.capabilities
+        statuses = self.gateway.capabilities.statuses
         folded = word.strip().casefold()
         kind = next((k for k in StatusKind if k.value == folded), None)
-        if kind is not None and any(s.kind is kind for s in caps.statuses):
+        if kind is not None and any(s.kind is kind for s in statuses):
             return kind
-        return caps.status_by_word(word)
+        return self.gateway.capabilities.status_by_word(word)
 
     def status_words(self) -> list[str]:
         """The words `/ticket list` takes: the kinds this helpdesk has, then its statuses."""
         statuses = self.gateway.capabilities.statuses
         kinds = [k.value for k in StatusKind if any(s.kind is k for s in statuses)]
-        return kinds + [s.name for s in statuses if s.name.casefold() not in kinds]
+        names = [s.name for s in statuses if s.name.casefold() not in kinds]
+        return kinds + names
 
     def list_tickets(
         self, status_word: str | None, offset: int, respond: Respond, replace: bool = False

@@ -36,6 +36,14 @@ import httpx
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.gateway.common import (
+    Connection,
+    Problem,
+    create_unknown,
+    reference_line,
+    text_problems,
+    with_footer,
+)
 from bot.gateway.errors import (
     GatewayError,
     InvalidState,
@@ -63,7 +71,6 @@ from bot.gateway.models import (
     TicketPage,
     TicketStatus,
 )
-from bot.runtime.settings import ConfigError, Settings, load_section, problem
 
 log = logging.getLogger(__name__)
 
@@ -195,8 +202,8 @@ class RtGateway:
         self,
         base_url: str,
         token: str,
-        section: RtSettings | None = None,
         *,
+        settings: RtSettings | None = None,
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
@@ -206,27 +213,25 @@ class RtGateway:
             raise ValueError("RtGateway needs an auth token")
         self._http = HttpTransport(base_url, timeouts=timeouts, retry=retry, transport=transport)
         self._headers = {"Authorization": f"token {token}", "Accept": "application/json"}
-        self.section = section or RtSettings()
-        self.capabilities = capabilities_for(self.section)
-        self._statuses = {s.id: s for s in self.section.status_list()}
-        self._priorities = parse_priorities(self.section.priorities)
+        self.settings = settings or RtSettings()
+        self.capabilities = capabilities_for(self.settings)
+        self._statuses = {s.id: s for s in self.settings.status_list()}
+        self._priorities = parse_priorities(self.settings.priorities)
         self._clock = clock
         self._queues: tuple[float, list[Category]] | None = None
         self._queues_lock = threading.Lock()
 
+    @staticmethod
+    def connection_problems(connection: Connection) -> list[Problem]:
+        """An RT auth token (REST2 also takes Basic auth, which the bot does not use)."""
+        if connection.token:
+            return []
+        return [Problem("TICKET_API_TOKEN", "is required: an RT auth token")]
+
     @classmethod
-    def from_settings(cls, settings: Settings, section: RtSettings | None = None) -> RtGateway:
-        problems = [] if settings.TICKET_API_URL else [problem("TICKET_API_URL")]
-        if settings.TICKET_API_TOKEN is None:
-            problems.append(problem("TICKET_API_TOKEN"))
-        if section is None:
-            try:
-                section = load_section(RtSettings)
-            except ConfigError as exc:
-                problems += exc.problems
-        if problems or section is None or settings.TICKET_API_TOKEN is None:
-            raise ConfigError(problems)
-        return cls(settings.TICKET_API_URL, settings.TICKET_API_TOKEN.get_secret_value(), section)
+    def connect(cls, connection: Connection, settings: RtSettings) -> RtGateway:
+        connection.check(cls.connection_problems(connection))
+        return cls(connection.base_url, connection.token or "", settings=settings)
 
     # -- reads -------------------------------------------------------------------
 
@@ -248,7 +253,7 @@ class RtGateway:
         ]
 
     def list_priorities(self) -> list[PriorityLevel]:
-        return self.section.priority_list()
+        return self.settings.priority_list()
 
     def list_tags(self) -> list[Tag]:
         return []
@@ -401,8 +406,8 @@ class RtGateway:
             )
         known = set(self._statuses)
         for variable, name in (
-            ("RT_CLOSE_STATUS", self.section.close_status),
-            ("RT_REOPEN_STATUS", self.section.reopen_status),
+            ("RT_CLOSE_STATUS", self.settings.close_status),
+            ("RT_REOPEN_STATUS", self.settings.reopen_status),
         ):
             if name not in known:
                 problems.append(f"{variable}={name} is not among RT_STATUSES ({', '.join(known)})")
@@ -411,12 +416,15 @@ class RtGateway:
     # -- writes --------------------------------------------------------------------
 
     def create_ticket(self, new: NewTicket) -> Ticket:
+        problems = text_problems(new, self.capabilities.max_subject_chars)
         if not new.category_id:
-            raise ValidationFailed({"category": ["choose the RT queue for the ticket"]})
+            problems["category"] = ["Choose the RT queue for the ticket."]
+        if problems or not new.category_id:
+            raise ValidationFailed(problems)
         body: dict[str, Any] = {
             "Queue": _number(new.category_id, "category"),
             "Subject": new.subject.strip(),
-            "Content": ticket_text(new),
+            "Content": with_footer(new.description.strip(), new),
             "ContentType": "text/plain",
         }
         if new.priority is not None:
@@ -509,9 +517,9 @@ class RtGateway:
         if isinstance(status, TicketStatus):
             return status.id
         if StatusKind(status) == StatusKind.CLOSED:
-            return self.section.close_status
+            return self.settings.close_status
         if StatusKind(status) == StatusKind.OPEN:
-            return self.section.reopen_status
+            return self.settings.reopen_status
         pending = [s.id for s in self._statuses.values() if s.kind == StatusKind.PENDING]
         if not pending:
             raise Unsupported("RT_STATUSES lists no pending status")
@@ -661,15 +669,13 @@ class RtGateway:
                 params = {"query": query, "orderby": "id", "order": "DESC", "per_page": "5"}
                 for row in _items(self._call("GET", "tickets", idempotent=True, params=params)):
                     detail = self.get_ticket(str(row["id"]))
-                    if f"Reference: {new.reference}" in detail.ticket.description:
+                    if reference_line(new.reference) in detail.ticket.description:
                         log.info("ambiguous create resolved: reference %s found", new.reference)
                         return detail.ticket
             except GatewayError:
                 pass
-        raise OutcomeUnknown(
-            f"{exc.message}; the ticket may or may not exist"
-            + (f" (reference {new.reference})" if new.reference else "")
-        ) from None
+        hint = f"look for reference {new.reference} in RT" if new.reference else None
+        raise create_unknown(exc, hint) from None
 
     # -- transport ---------------------------------------------------------------------
 
@@ -717,25 +723,6 @@ class RtGateway:
         if response.status_code not in ok:
             raise GatewayError(f"{method} {path}: unexpected answer (HTTP {response.status_code})")
         return body
-
-
-# -- the ticket's text ------------------------------------------------------------------
-
-
-def ticket_text(new: NewTicket) -> str:
-    """The description, then who asked in Slack and the reference under a rule."""
-    lines = [new.description.strip()]
-    footer = []
-    if new.requester is not None:
-        who = new.requester.name
-        if new.requester.email:
-            who += f" <{new.requester.email}>"
-        footer.append(f"Requested in Slack by {who}")
-    if new.reference:
-        footer.append(f"Reference: {new.reference}")
-    if footer:
-        lines += ["", "--", *footer]
-    return "\n".join(lines)
 
 
 def _attachment_json(upload: FileUpload) -> dict[str, str]:

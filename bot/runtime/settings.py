@@ -7,7 +7,7 @@ variable and what it wants; secrets are `SecretStr`, masked in every repr.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +38,7 @@ REQUIREMENTS = {
     "TICKET_SYNC_CLOSED_DAYS": "a number of days, 0 or more",
     "PORT": "a TCP port number from 1 to 65535",
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
+    "LOG_FORMAT": "text, or json (one JSON object a line)",
     "REDIS_PREFIX": "a key prefix of letters, digits, '-', '_' or ':'",
     "OUTBOX_LANES": "a whole number of delivery threads",
     "OUTBOX_READ_AHEAD": "a whole number of entries per lane",
@@ -123,6 +124,7 @@ class Settings(BaseSettings):
     TICKET_SYNC_CLOSED_DAYS: float = Field(default=7.0, ge=0)
     PORT: int = Field(default=3000, ge=1, le=65535)
     LOG_LEVEL: str = "INFO"
+    LOG_FORMAT: Literal["text", "json"] = "text"
 
     @field_validator("SLACK_BOT_TOKEN")
     @classmethod

@@ -79,7 +79,7 @@ def start(*required: str, settings: Settings | None = None) -> Runtime:
     """Everything a serving process needs; `ConfigError` names what is missing."""
     settings = settings or load_settings()
     require(settings, *required)
-    logs.configure(settings.LOG_LEVEL, settings.secrets())
+    logs.configure(settings.LOG_LEVEL, settings.secrets(), settings.LOG_FORMAT)
     gateway = build_gateway(settings)
     store = connect(settings.redis_url, settings.REDIS_PREFIX)
     after_ack = AfterAck()

@@ -61,7 +61,7 @@ class Delivery:
     lookups: Lookups
     cards: Cards
     creation: Creation
-    #: the poller's read of one ticket for a webhook's SyncJob (None: busy elsewhere, retry)
+    #: the poller's read of one ticket (None: another poller is reading it; retry)
     sync_ticket: Callable[[str], object | None]
 
     def deliver(self, entry: Entry, attempt: int) -> None:

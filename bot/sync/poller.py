@@ -75,6 +75,7 @@ from bot.gateway import (
     Unavailable,
 )
 from bot.gateway.base import ChangeFeed
+from bot.log_context import log_ids
 from bot.runtime.settings import Settings
 from bot.slack.render import escape_mrkdwn, render
 from bot.store import Store, ThreadRef
@@ -258,7 +259,8 @@ class Poller:
             report.leased_elsewhere += 1
             return report
         try:
-            self._poll(ticket_id, report)
+            with log_ids(ticket_id=ticket_id):
+                self._poll(ticket_id, report)
         except (GatewayError, SlackApiError) as exc:
             report.errors += 1
             log.warning("polling ticket %s failed: %s", ticket_id, _reason(exc))

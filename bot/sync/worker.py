@@ -7,7 +7,7 @@ and acknowledges an entry (XACK, then XDEL) once delivered. A failure that may
 pass (`Unavailable`: 5xx, timeouts, connection errors) is retried with
 exponential backoff and jitter, holding its lane; after `max_attempts`
 attempts or `max_age` seconds the entry moves to the dead-letter stream and the
-thread shows it (bot/delivery.py). Entries a dead worker left pending are
+thread shows it (bot/sync/delivery.py). Entries a dead worker left pending are
 taken over with XAUTOCLAIM once idle for `claim_idle_ms`; a living worker
 keeps its own entries fresh (XCLAIM … JUSTID, a heartbeat), so nobody takes
 them from it however long a backoff lasts.
@@ -36,11 +36,13 @@ from bot.desk import build_desk
 from bot.desk.deferred import Defer
 from bot.desk.explain import explain
 from bot.gateway import GatewayError, TicketGateway, Unavailable
+from bot.log_context import log_ids
 from bot.runtime.settings import Settings, load_section
 from bot.slack.client import build_client
 from bot.store import Store, StreamEntry
 from bot.sync.delivery import Delivery, Retry
 from bot.sync.outbox import Entry, Outbox
+from bot.sync.poller import Poller
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +194,10 @@ class OutboxWorker:
         entry = self.outbox.parse(raw)
         if entry is None:
             return
+        with log_ids(job_id=entry.id, ticket_id=getattr(entry.job, "ticket_id", None)):
+            self._deliver(entry)
+
+    def _deliver(self, entry: Entry) -> None:
         attempt = self.store.outbox_attempt(entry.id)
         while not self._stop.is_set():
             try:
@@ -260,8 +266,6 @@ class SyncWorker:
         client = client or build_client(
             settings.SLACK_BOT_TOKEN.get_secret_value(), settings.SLACK_API_URL
         )
-        from bot.sync.poller import Poller  # helpdesk → Slack
-
         desk = build_desk(
             gateway, store, client, after_ack or _inline, ticket_channel=settings.TICKET_CHANNEL
         )

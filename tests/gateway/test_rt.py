@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from bot.gateway.errors import InvalidState, NotFound, Unauthorized, ValidationFailed
 from bot.gateway.models import FileUpload, NewTicket, Requester, StatusKind
 from bot.gateway.rt import RtGateway, RtSettings
+from bot.runtime.backends import build_gateway
 from bot.runtime.settings import ConfigError, load_settings
 from tests.support.server_rt import RtServer, rt_server  # noqa: F401  (the session fixture)
 
@@ -29,7 +30,7 @@ def gateway(rt_server: RtServer) -> Iterator[RtGateway]:  # noqa: F811
         close_status="resolved",
         reopen_status="open",
     )
-    gateway = RtGateway(rt_server.api_url, rt_server.token, section)
+    gateway = RtGateway(rt_server.api_url, rt_server.token, settings=section)
     yield gateway
     gateway.close()
 
@@ -206,9 +207,9 @@ def test_list_tickets_by_kind_and_by_page(gateway: RtGateway, queue_id: str) -> 
 
 
 def test_configuration_is_checked_against_rt(rt_server: RtServer) -> None:  # noqa: F811
-    good = RtGateway(rt_server.api_url, rt_server.token, RtSettings())
+    good = RtGateway(rt_server.api_url, rt_server.token, settings=RtSettings())
     assert good.configuration_problems() == []
-    bad = RtGateway(rt_server.api_url, rt_server.token, RtSettings(close_status="closed"))
+    bad = RtGateway(rt_server.api_url, rt_server.token, settings=RtSettings(close_status="closed"))
     [problem] = bad.configuration_problems()
     assert problem.startswith("RT_CLOSE_STATUS=closed is not among RT_STATUSES")
     good.close()
@@ -220,16 +221,22 @@ def test_settings_errors_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> N
         SLACK_BOT_TOKEN="xoxb-x", TICKET_BACKEND="rt", TICKET_API_URL="http://127.0.0.1:1/REST/2.0/"
     )
     with pytest.raises(ConfigError) as missing:
-        RtGateway.from_settings(settings)
+        build_gateway(settings)
     assert [p.split(" ", 1)[0] for p in missing.value.problems] == ["TICKET_API_TOKEN"]
 
     monkeypatch.setenv("RT_PRIORITIES", "low,high")
     monkeypatch.setenv("RT_STATUSES", "new=open,stalled=waiting")
     with_token = settings.model_copy(update={"TICKET_API_TOKEN": SecretStr("1-14-" + "a" * 32)})
     with pytest.raises(ConfigError) as malformed:
-        RtGateway.from_settings(with_token)
+        build_gateway(with_token)
     assert sorted(p.split(" ", 1)[0] for p in malformed.value.problems) == [
         "RT_PRIORITIES",
         "RT_STATUSES",
     ]
     assert all("1-14-" not in p for p in malformed.value.problems)
+
+    monkeypatch.delenv("RT_PRIORITIES")
+    monkeypatch.delenv("RT_STATUSES")
+    gateway = build_gateway(with_token)
+    assert isinstance(gateway, RtGateway)
+    gateway.close()

@@ -1,7 +1,7 @@
 """Helpdesk → Slack: the poller, against the fake helpdesk, fake Slack and real Redis.
 
 Each test builds a `Poller` on the harness's gateway and store, with a Desk built
-as bot/app.py builds it, and calls `poll_once()` directly.
+as bot/desk/__init__.py builds it, and calls `poll_once()` directly.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ from urllib.parse import urlencode
 import httpx
 
 from bot.sandbox import Sandbox
-from tests.support.fakes.epixel import FakeEpixel, RecordedRequest, Reply
+from tests.support.fakes.epixel import FakeEpixel, RecordedRequest
+from tests.support.fakes.serving import Reply
 
 #: request headers not passed on to the sandbox
 HOP_BY_HOP = {"host", "content-length", "connection", "transfer-encoding", "keep-alive"}
