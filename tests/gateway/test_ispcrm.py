@@ -40,7 +40,12 @@ from tests.support.fakes.ispcrm import FakeIspcrm
 
 FAST_TIMEOUTS = Timeouts(connect=0.5, read=0.25, write=0.5, pool=0.5)
 FAST_RETRY = RetryPolicy(attempts=3, base=0.001, cap=0.005)
-SECTION = {"type_id": 1, "status_id": 1, "group_id": 1, "priority_ids": "low=1,medium=2,high=3"}
+SECTION: dict[str, Any] = {
+    "type_id": 1,
+    "status_id": 1,
+    "group_id": 1,
+    "priority_ids": "low=1,medium=2,high=3",
+}
 
 
 @pytest.fixture
@@ -612,7 +617,7 @@ def test_a_malformed_section_variable_is_named(
     ],
 )
 def test_missing_credentials_are_named(
-    monkeypatch: pytest.MonkeyPatch, values: dict[str, str], missing: list[str]
+    monkeypatch: pytest.MonkeyPatch, values: dict[str, Any], missing: list[str]
 ) -> None:
     with pytest.raises(ConfigError) as caught:
         build_gateway(_settings(monkeypatch, **values))

@@ -111,20 +111,20 @@ class SandboxBehindProxy(FakeEpixel):
 
     # -- the data, read and written in the sandbox's database ------------------------
 
-    @property  # type: ignore[override]
-    def tickets(self) -> Mapping[int, dict[str, Any]]:
+    @property
+    def tickets(self) -> Mapping[int, dict[str, Any]]:  # type: ignore[override]
         return _Tickets(self.sandbox)
 
-    @property  # type: ignore[override]
-    def categories(self) -> list[dict[str, Any]]:
+    @property
+    def categories(self) -> list[dict[str, Any]]:  # type: ignore[override]
         return self.sandbox.db.categories()
 
-    @property  # type: ignore[override]
-    def conversations(self) -> list[dict[str, Any]]:
+    @property
+    def conversations(self) -> list[dict[str, Any]]:  # type: ignore[override]
         return self.sandbox.db.conversations()
 
-    @property  # type: ignore[override]
-    def attachments(self) -> dict[int, dict[str, Any]]:
+    @property
+    def attachments(self) -> dict[int, dict[str, Any]]:  # type: ignore[override]
         rows = (self.sandbox.db.attachment(row["id"]) for row in self.sandbox.db.attachments())
         return {row["id"]: row for row in rows if row is not None}
 
