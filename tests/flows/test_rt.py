@@ -28,7 +28,8 @@ def rt_live(
     redis_url: str,
     redis_prefix: str,
 ) -> Iterator[Harness]:
-    with running_bot(redis_url, redis_prefix, helpdesk=rt_server) as harness:
+    # Grace (U2) is an agent: she may act on any card; Ada (U1) is the requester.
+    with running_bot(redis_url, redis_prefix, helpdesk=rt_server, TICKET_AGENTS="U2") as harness:
         yield harness
     client = redis.Redis.from_url(redis_url)
     for key in client.scan_iter(f"{redis_prefix}:*"):
