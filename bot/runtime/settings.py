@@ -19,7 +19,7 @@ REQUIREMENTS = {
     "SLACK_APP_TOKEN": "an app-level token starting with xapp- (Socket Mode)",
     "SLACK_API_URL": "an http(s) URL ending in /, e.g. https://slack.com/api/",
     "REDIS_URL": "a redis://, rediss:// or unix:// URL",
-    "TICKET_BACKEND": "one of: epixel, getfly, ispcrm, keliweb, django-helpdesk",
+    "TICKET_BACKEND": "one of: epixel, getfly, ispcrm, keliweb, django-helpdesk, rt",
     "TICKET_API_URL": "the helpdesk API's base URL with prefix and version, "
     "e.g. https://desk.example.com/api/v1/",
     "TICKET_API_KEY": "the helpdesk API key",
@@ -69,6 +69,12 @@ REQUIREMENTS = {
     "ISPCRM_STATUS_ID": "the ISPCRM status id new tickets start in, a whole number, e.g. 1",
     "ISPCRM_GROUP_ID": "the ISPCRM group id new tickets are assigned to, a whole number, e.g. 1",
     "ISPCRM_PRIORITY_IDS": "each priority's ISPCRM priority_id, e.g. low=1,medium=2,high=3",
+    "RT_PRIORITIES": "RT priority numbers with their labels, lowest first, "
+    "e.g. 0=Low,50=Medium,100=High",
+    "RT_STATUSES": "the RT lifecycle's statuses with their kinds (open, pending, closed), "
+    "e.g. new=open,open=open,stalled=pending,resolved=closed,rejected=closed",
+    "RT_CLOSE_STATUS": "the RT status the Close button sets, e.g. resolved",
+    "RT_REOPEN_STATUS": "the RT status the Reopen button sets, e.g. open",
 }
 
 
@@ -98,6 +104,7 @@ class Backend(StrEnum):
     ISPCRM = "ispcrm"
     KELIWEB = "keliweb"
     DJANGO_HELPDESK = "django-helpdesk"
+    RT = "rt"
 
 
 class Settings(BaseSettings):

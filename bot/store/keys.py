@@ -63,6 +63,10 @@ class Keys:
     def poll_retired(self) -> str:
         return self._key("poll", "retired")
 
+    def poll_feed(self) -> str:
+        """The helpdesk's change-feed cursor, one for the whole helpdesk."""
+        return self._key("poll", "feed")
+
     # the outbox (bot/store/streams.py)
     def outbox(self) -> str:
         return self._key("outbox")

@@ -130,3 +130,27 @@ class PollState(StoreBase):
 
     def retire_from_polling(self, ticket_id: str) -> None:
         self.redis.sadd(self.keys.poll_retired(), ticket_id)
+
+    # The helpdesk's change feed (backends that have one): the position after the
+    # last change the pollers have all read.
+
+    def feed_cursor(self) -> str | None:
+        value = self.redis.get(self.keys.poll_feed())
+        return None if value is None else str(value)
+
+    def advance_feed_cursor(self, old: str | None, new: str) -> bool:
+        """Set the cursor to `new` if it is still `old` (None: unset); False otherwise, so
+        that pollers racing on one Redis never move it back."""
+        key = self.keys.poll_feed()
+        with self.redis.pipeline() as pipe:
+            try:
+                pipe.watch(key)  # type: ignore[no-untyped-call]
+                current = pipe.get(key)
+                if (None if current is None else str(current)) != old:
+                    return False
+                pipe.multi()
+                pipe.set(key, new)
+                pipe.execute()
+            except redis.WatchError:
+                return False
+        return True

@@ -33,6 +33,11 @@ def register(app: App, desk: Desk, after_ack: Defer) -> None:
         # parsed after the ack: a malformed payload must not fail the acked request
         after_ack(lambda: desk.cards.change_status(closing, _click(action, body, respond)))
 
+    @app.action(ids.ASSIGN_ME)
+    def assign(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        after_ack(lambda: desk.cards.assign_to_me(_click(action, body, respond)))
+
     @app.action(ids.PRIORITY_SELECT)
     def priority(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
         ack()
