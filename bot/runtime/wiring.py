@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from slack_bolt import App
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
 from bot.desk import build_desk
@@ -15,6 +14,7 @@ from bot.gateway import TicketGateway
 from bot.runtime import logs
 from bot.runtime.after_ack import AfterAck
 from bot.runtime.backends import build_gateway, embedded_sandbox
+from bot.runtime.health import HealthProbe
 from bot.runtime.settings import Settings, load_settings, require
 from bot.runtime.web import WebApp
 from bot.slack.app import build_app
@@ -42,7 +42,7 @@ def build_slack_app(
     replies = Replies(store, gateway, desk.cards.note, after_ack)
     secret = settings.SLACK_SIGNING_SECRET
     signing_secret = secret.get_secret_value() if secret else ""
-    return build_app(client, signing_secret, desk, replies, after_ack)
+    return build_app(client, signing_secret, desk, replies, after_ack, store.outage)
 
 
 @dataclass
@@ -55,9 +55,19 @@ class Runtime:
     after_ack: AfterAck = field(default_factory=AfterAck)
     #: the embedded sandbox helpdesk when TICKET_API_URL is unset, else None
     sandbox: Sandbox | None = None
+    #: Redis and the helpdesk checked in the background (/healthz, the store's outage log)
+    health: HealthProbe | None = None
 
     def wsgi(self) -> WebApp:
-        return WebApp(SlackRequestHandler(self.app), self.store, self.gateway)
+        secret = self.settings.SLACK_SIGNING_SECRET
+        signing_secret = secret.get_secret_value() if secret else ""
+        return WebApp(self.app, signing_secret, self.start_health_probe())
+
+    def start_health_probe(self) -> HealthProbe:
+        """The background probe of this process (one, however often asked)."""
+        if self.health is None:
+            self.health = HealthProbe(self.store, self.gateway).start()
+        return self.health
 
     def start_worker(self) -> SyncWorker:
         """The sync worker (outbox + poller) on threads of this process, on this store."""
@@ -68,6 +78,8 @@ class Runtime:
         return worker
 
     def close(self) -> None:
+        if self.health is not None:
+            self.health.stop()
         self.after_ack.drain()
         self.gateway.close()
         self.store.close()

@@ -36,11 +36,15 @@ def test_too_large_attachment_is_refused_in_the_ack(live: Harness) -> None:
 
 
 def test_healthz_answers_503_while_the_helpdesk_is_down_then_200(live: Harness) -> None:
+    assert httpx.get(live.url + "/healthz").status_code == 503  # no check finished yet
     live.helpdesk.fail_next(50, status=503)
+    live.health.check_now()
     down = httpx.get(live.url + "/healthz", timeout=30)
     assert down.status_code == 503 and "helpdesk" in down.text
     live.helpdesk.reset()
+    live.health.check_now()
     assert httpx.get(live.url + "/healthz").status_code == 200
+    assert httpx.get(live.url + "/livez").status_code == 200
     assert httpx.get(live.url + "/nothing").status_code == 404
 
 
