@@ -16,6 +16,9 @@ import redis
 
 from bot.store import Store
 
+#: fixtures of the real helpdesk servers the tests start (tests/servers/)
+pytest_plugins = ["tests.support.server_django_helpdesk"]
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.desk.cards import Cards
+from bot.desk.cards import Cards, ticket_state
 from bot.desk.explain import explain, is_channel_problem
 from bot.desk.lookups import Lookups
 from bot.desk.modal import NewTicketModal
@@ -13,7 +15,6 @@ from bot.gateway import (
     GatewayError,
     NewTicket,
     OutcomeUnknown,
-    Priority,
     Ticket,
     TicketGateway,
     ValidationFailed,
@@ -37,26 +38,19 @@ FIELD_BLOCKS = {
 }
 
 
+@dataclass
 class Creation:
-    def __init__(
-        self,
-        gateway: TicketGateway,
-        store: Store,
-        slack: WebClient,
-        lookups: Lookups,
-        modal: NewTicketModal,
-        cards: Cards,
-        *,
-        ticket_channel: str | None = None,
-    ) -> None:
-        self.gateway = gateway
-        self.store = store
-        self.slack = slack
-        self.lookups = lookups
-        self.modal = modal
-        self.cards = cards
-        self.outbox = Outbox(store)
-        self.ticket_channel = ticket_channel
+    gateway: TicketGateway
+    store: Store
+    slack: WebClient
+    lookups: Lookups
+    modal: NewTicketModal
+    cards: Cards
+    ticket_channel: str | None = None
+
+    @property
+    def outbox(self) -> Outbox:
+        return Outbox(self.store)
 
     def enqueue(self, draft: Draft, user_id: str, view_id: str, context: ModalContext) -> None:
         """Write the submission to the outbox (before the listener returns); a worker creates."""
@@ -110,7 +104,7 @@ class Creation:
                 subject=draft.subject,
                 description=draft.description,
                 category_id=draft.category_id,
-                priority=Priority(draft.priority) if draft.priority else None,
+                priority=self.lookups.priority(draft.priority) if draft.priority else None,
                 requester=self.lookups.person(user_id),
                 attachment=attachment,
                 reference=f"slack-{view_id}",
@@ -160,7 +154,7 @@ class Creation:
                 details = _channel_advice(exc.response.get("error", ""), channel)
             else:
                 self.store.link_thread(ticket.id, ThreadRef(posted["channel"], posted["ts"]))
-                self.store.start_sync(ticket.id, ticket.status, ticket.priority)  # the poller
+                self.store.start_sync(ticket.id, *ticket_state(ticket))  # the poller
                 headline += f" and posted in <#{channel}>."
         view = self.modal.result_view(context, headline, details=details)
         self.modal.update_view(view_id, view)

@@ -12,18 +12,21 @@ from typing import Any, NamedTuple
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.gateway import Category, Priority, Requester, Tag, TicketGateway
+from bot.gateway import Category, PriorityLevel, Requester, Tag, TicketGateway
 from bot.store import JsonValue, Store
 
 LIST_TTL = 300  # seconds a helpdesk list is fresh
 LIST_STALE = 7 * 24 * 3600  # and how long a stale one may still be shown
 USER_TTL = 3600
 USER_STALE = 7 * 24 * 3600
+#: the cached priority list (id and label each; earlier versions cached bare words as
+#: "priorities", which this name leaves alone)
+PRIORITIES = "priority-levels"
 
 
 class FormLists(NamedTuple):
     categories: list[Category]
-    priorities: list[Priority]
+    priorities: list[PriorityLevel]
 
 
 class Lookups:
@@ -39,12 +42,13 @@ class Lookups:
             self._list("categories", self._load_categories, cached_only) if caps.categories else []
         )
         priorities = (
-            self._list("priorities", self._load_priorities, cached_only) if caps.priorities else []
+            self._list(PRIORITIES, self._load_priorities, cached_only) if caps.priorities else []
         )
         if categories is None or priorities is None:
             return None
         return FormLists(
-            [Category.model_validate(c) for c in categories], [Priority(p) for p in priorities]
+            [Category.model_validate(c) for c in categories],
+            [PriorityLevel.model_validate(p) for p in priorities],
         )
 
     def categories(self) -> list[Category]:
@@ -53,10 +57,15 @@ class Lookups:
         raw = self._list("categories", self._load_categories, cached_only=False)
         return [Category.model_validate(c) for c in raw]
 
-    def priorities(self) -> list[Priority]:
+    def priorities(self) -> list[PriorityLevel]:
         if not self.gateway.capabilities.priorities:
             return []
-        return [Priority(p) for p in self._list("priorities", self._load_priorities, False)]
+        raw = self._list(PRIORITIES, self._load_priorities, False)
+        return [PriorityLevel.model_validate(p) for p in raw]
+
+    def priority(self, priority_id: str) -> PriorityLevel | None:
+        """The helpdesk's priority with this id (a card's select value), if it has one."""
+        return next((p for p in self.priorities() if p.id == priority_id), None)
 
     def category_name(self, category_id: str | None) -> str | None:
         if category_id is None:
@@ -72,7 +81,7 @@ class Lookups:
         return [c.model_dump() for c in self.gateway.list_categories()]
 
     def _load_priorities(self) -> JsonValue:
-        return [p.value for p in self.gateway.list_priorities()]
+        return [p.model_dump() for p in self.gateway.list_priorities()]
 
     def tags(self) -> list[Tag]:
         if not self.gateway.capabilities.tags:

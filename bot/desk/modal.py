@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk import WebClient
@@ -12,7 +13,7 @@ from slack_sdk.webhook import WebhookClient
 from bot.desk.deferred import Defer
 from bot.desk.explain import explain, size_label
 from bot.desk.lookups import FormLists, Lookups
-from bot.gateway import GatewayError, Priority, TicketGateway
+from bot.gateway import GatewayError, PriorityLevel, TicketGateway
 from bot.slack import ids
 from bot.slack.forms import Draft, ModalContext
 from bot.slack.render import escape_mrkdwn, render
@@ -29,20 +30,13 @@ STORE_DOWN_TEXT = (
 Respond = Any  # Bolt's respond(): text and blocks to the command's response_url
 
 
+@dataclass
 class NewTicketModal:
-    def __init__(
-        self,
-        gateway: TicketGateway,
-        store: Store,
-        slack: WebClient,
-        lookups: Lookups,
-        after_ack: Defer,
-    ) -> None:
-        self.gateway = gateway
-        self.store = store
-        self.slack = slack
-        self.lookups = lookups
-        self.after_ack = after_ack
+    gateway: TicketGateway
+    store: Store
+    slack: WebClient
+    lookups: Lookups
+    after_ack: Defer
 
     def open(self, trigger_id: str, subject: str, context: ModalContext, respond: Respond) -> None:
         """Open the form at once: filled when the lookups are cached, loading otherwise.
@@ -123,8 +117,8 @@ class NewTicketModal:
             draft=draft,
             categories=categories,
             chosen_category=next((c for c in categories if c.id == draft.category_id), None),
-            priorities=[p.value for p in lists.priorities],
-            default_priority=Priority.MEDIUM.value,
+            priorities=lists.priorities,
+            chosen_priority=_chosen_priority(lists.priorities, draft.priority),
             max_subject_chars=caps.max_subject_chars,
             max_attachment_bytes=limit,
             max_attachment_label=size_label(limit) if limit else "",
@@ -216,3 +210,9 @@ class NewTicketModal:
             WebhookClient(context.response_url).send(response_type="ephemeral", **message)
         except Exception:  # a dead response_url must not hide the modal's own message
             log.warning("could not answer through the response_url")
+
+
+def _chosen_priority(priorities: list[PriorityLevel], chosen: str | None) -> PriorityLevel | None:
+    """The draft's priority, else the middle of the helpdesk's list (its usual default)."""
+    found = next((p for p in priorities if p.id == chosen), None)
+    return found or (priorities[len(priorities) // 2] if priorities else None)

@@ -3,7 +3,7 @@ builds the configured one)."""
 
 from __future__ import annotations
 
-from bot.gateway.base import TicketGateway
+from bot.gateway.base import PushingGateway, TicketGateway
 from bot.gateway.errors import (
     GatewayError,
     InvalidState,
@@ -20,22 +20,25 @@ from bot.gateway.models import (
     Attachment,
     Capabilities,
     Category,
+    Classic,
     Conversation,
     FileUpload,
     NewTicket,
-    Priority,
+    PriorityLevel,
     Requester,
-    Status,
+    StatusKind,
     Tag,
     Ticket,
     TicketDetail,
     TicketPage,
+    TicketStatus,
 )
 
 __all__ = [
     "Attachment",
     "Capabilities",
     "Category",
+    "Classic",
     "Conversation",
     "FileUpload",
     "GatewayError",
@@ -45,14 +48,16 @@ __all__ = [
     "NotFound",
     "NotOwner",
     "OutcomeUnknown",
-    "Priority",
+    "PriorityLevel",
+    "PushingGateway",
     "Requester",
-    "Status",
+    "StatusKind",
     "Tag",
     "Ticket",
     "TicketDetail",
     "TicketGateway",
     "TicketPage",
+    "TicketStatus",
     "Unauthorized",
     "Unavailable",
     "Unsupported",

@@ -9,12 +9,13 @@ from bot.gateway.models import (
     Category,
     FileUpload,
     NewTicket,
-    Priority,
-    Status,
+    PriorityLevel,
+    StatusKind,
     Tag,
     Ticket,
     TicketDetail,
     TicketPage,
+    TicketStatus,
 )
 
 
@@ -27,7 +28,9 @@ class TicketGateway(Protocol):
 
     def list_categories(self) -> list[Category]: ...
 
-    def list_priorities(self) -> list[Priority]: ...
+    def list_priorities(self) -> list[PriorityLevel]:
+        """The helpdesk's priorities in its own order, with its labels."""
+        ...
 
     def list_tags(self) -> list[Tag]: ...
 
@@ -36,7 +39,7 @@ class TicketGateway(Protocol):
     def list_tickets(
         self,
         *,
-        status: Status | None = None,
+        status: TicketStatus | StatusKind | None = None,
         subject: str | None = None,
         category_id: str | None = None,
         offset: int = 0,
@@ -49,17 +52,27 @@ class TicketGateway(Protocol):
         self,
         ticket_id: str,
         *,
-        priority: Priority | None = None,
+        priority: PriorityLevel | None = None,
         tag_ids: list[str] | None = None,
     ) -> None: ...
 
     def add_conversation(
-        self, ticket_id: str, text: str, attachment: FileUpload | None = None
-    ) -> None: ...
+        self,
+        ticket_id: str,
+        text: str,
+        attachment: FileUpload | None = None,
+        *,
+        public: bool = True,
+    ) -> None:
+        """A reply the requester sees, or (public=False, capabilities.internal_notes)
+        an internal note for agents."""
+        ...
 
     def download_attachment(self, attachment_id: str) -> FileUpload: ...
 
-    def set_status(self, ticket_id: str, status: Status) -> None: ...
+    def set_status(self, ticket_id: str, status: TicketStatus) -> None:
+        """One of capabilities.statuses (Close: closing_status(), Reopen: reopening_status())."""
+        ...
 
     def configuration_problems(self) -> list[str]:
         """What is wrong with this backend's configured ids and names, checked against
@@ -68,4 +81,14 @@ class TicketGateway(Protocol):
 
     def close(self) -> None:
         """Release pooled connections."""
+        ...
+
+
+@runtime_checkable
+class PushingGateway(Protocol):
+    """A backend whose helpdesk calls webhooks (`POST /hooks/<backend>/<secret>`)."""
+
+    def webhook_ticket_id(self, payload: bytes) -> str | None:
+        """The ticket a webhook payload is about; None when it names none. Nothing else
+        in the payload is trusted: the ticket is read again through the API."""
         ...

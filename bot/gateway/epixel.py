@@ -25,6 +25,7 @@ from bot.gateway.errors import (
     OutcomeUnknown,
     Unauthorized,
     Unavailable,
+    Unsupported,
     ValidationFailed,
 )
 from bot.gateway.http import HttpTransport, RetryPolicy, Timeouts
@@ -32,15 +33,17 @@ from bot.gateway.models import (
     Attachment,
     Capabilities,
     Category,
+    Classic,
     Conversation,
     FileUpload,
     NewTicket,
-    Priority,
-    Status,
+    PriorityLevel,
+    StatusKind,
     Tag,
     Ticket,
     TicketDetail,
     TicketPage,
+    TicketStatus,
 )
 from bot.runtime.settings import ConfigError, Settings, problem
 
@@ -61,12 +64,12 @@ DETAIL = "support/ticket/detailed-view/"
 CONVERSATION = "support/ticket/conversation/"
 STATUS = "support/ticket/status/"
 
-STATUS_BY_ID = {"1": Status.OPEN, "2": Status.PROCESSING, "3": Status.CLOSED}
-STATUS_IDS = {status: status_id for status_id, status in STATUS_BY_ID.items()}
-PRIORITY_BY_ID = {"1": Priority.LOW, "2": Priority.MEDIUM, "3": Priority.HIGH}
-PRIORITY_IDS = {priority: priority_id for priority_id, priority in PRIORITY_BY_ID.items()}
+STATUS_BY_ID = {"1": Classic.OPEN, "2": Classic.PROCESSING, "3": Classic.CLOSED}
+STATUS_IDS = {status.id: status_id for status_id, status in STATUS_BY_ID.items()}
+PRIORITY_BY_ID = {"1": Classic.LOW, "2": Classic.MEDIUM, "3": Classic.HIGH}
+PRIORITY_IDS = {priority.id: priority_id for priority_id, priority in PRIORITY_BY_ID.items()}
 #: the status endpoint takes only 2 "(to open)" and 3 "(to close)"
-STATUS_CHANGE_IDS = {Status.OPEN: "2", Status.PROCESSING: "2", Status.CLOSED: "3"}
+STATUS_CHANGE_IDS = {Classic.OPEN.id: "2", Classic.PROCESSING.id: "2", Classic.CLOSED.id: "3"}
 
 #: helpdesk field name -> domain field name, per operation (the rest keep their name)
 CREATE_FIELDS = {"comment": "description"}
@@ -93,7 +96,7 @@ class EpixelGateway:
         attachments=True,
         max_attachment_bytes=MAX_ATTACHMENT_BYTES,
         max_subject_chars=MAX_SUBJECT_CHARS,
-        statuses=[Status.OPEN, Status.PROCESSING, Status.CLOSED],
+        statuses=list(Classic.STATUSES),
     )
 
     def __init__(
@@ -153,8 +156,8 @@ class EpixelGateway:
     def configuration_problems(self) -> list[str]:
         return []  # nothing configured beyond credentials, which every call checks
 
-    def list_priorities(self) -> list[Priority]:
-        return [Priority.LOW, Priority.MEDIUM, Priority.HIGH]
+    def list_priorities(self) -> list[PriorityLevel]:
+        return list(Classic.PRIORITIES)
 
     def list_tags(self) -> list[Tag]:
         rows = _rows(self._call("GET", TAGS, idempotent=True), "TicketTagList")
@@ -170,7 +173,7 @@ class EpixelGateway:
     def list_tickets(
         self,
         *,
-        status: Status | None = None,
+        status: TicketStatus | StatusKind | None = None,
         subject: str | None = None,
         category_id: str | None = None,
         offset: int = 0,
@@ -181,7 +184,11 @@ class EpixelGateway:
         # One row more than asked tells whether another page exists.
         params = {"offset": str(offset), "limit": str(limit + 1)}
         if status is not None:
-            params["status"] = STATUS_IDS[status]
+            # The API filters by one status: a kind stands for its first one (Open, Closed).
+            chosen = Classic.first_of(status)
+            if chosen is None:
+                return TicketPage(tickets=[], offset=offset, limit=limit, has_more=False)
+            params["status"] = STATUS_IDS[chosen.id]
         if subject:
             params["subject"] = subject
         if category_id is not None:
@@ -226,7 +233,7 @@ class EpixelGateway:
         subject, comment = new.subject.strip(), _comment_with_footer(new)
         form = {"subject": subject, "comment": comment}
         if new.priority is not None:
-            form["priority"] = PRIORITY_IDS[new.priority]
+            form["priority"] = PRIORITY_IDS[new.priority.id]
         if new.category_id is not None:
             form["category"] = new.category_id
         try:
@@ -246,7 +253,7 @@ class EpixelGateway:
         self,
         ticket_id: str,
         *,
-        priority: Priority | None = None,
+        priority: PriorityLevel | None = None,
         tag_ids: list[str] | None = None,
     ) -> None:
         if priority is None and tag_ids is None:
@@ -259,13 +266,20 @@ class EpixelGateway:
             raise ValidationFailed({"tags": [NEEDS_A_TAG]})
         form: dict[str, Any] = {"ticket_id": ticket_id, "tags": list(tag_ids)}
         if priority is not None:
-            form["priority"] = PRIORITY_IDS[priority]
+            form["priority"] = PRIORITY_IDS[priority.id]
         # Setting the same priority and tags twice changes nothing, so this write may be retried.
         self._call("POST", UPDATE, idempotent=True, data=form)
 
     def add_conversation(
-        self, ticket_id: str, text: str, attachment: FileUpload | None = None
+        self,
+        ticket_id: str,
+        text: str,
+        attachment: FileUpload | None = None,
+        *,
+        public: bool = True,
     ) -> None:
+        if not public:
+            raise Unsupported("Epixel has no internal notes")
         problems = _attachment_problems(attachment)
         if not text.strip():
             problems["text"] = ["The reply may not be blank."]
@@ -280,8 +294,8 @@ class EpixelGateway:
             files=_files(attachment),
         )
 
-    def set_status(self, ticket_id: str, status: Status) -> None:
-        form = {"ticket": ticket_id, "status": STATUS_CHANGE_IDS[status]}
+    def set_status(self, ticket_id: str, status: TicketStatus) -> None:
+        form = {"ticket": ticket_id, "status": STATUS_CHANGE_IDS[status.id]}
         self._call("POST", STATUS, idempotent=False, data=form)
 
     def close(self) -> None:
@@ -503,7 +517,7 @@ def _ticket(row: Mapping[str, Any], author: Any = None) -> Ticket:
         id=_id(row.get("id")),
         subject=str(row.get("subject") or ""),
         description=str(row.get("comment") or ""),
-        status=STATUS_BY_ID.get(status_id or "", Status.OPEN),
+        status=STATUS_BY_ID.get(status_id or "", Classic.OPEN),
         priority=PRIORITY_BY_ID.get(priority_id or ""),
         category_id=_optional_id(row.get("category")),
         category_name=str(category_name) if category_name is not None else None,

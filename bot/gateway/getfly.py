@@ -51,14 +51,16 @@ from bot.gateway.http import HttpTransport, RetryPolicy, Timeouts
 from bot.gateway.models import (
     Capabilities,
     Category,
+    Classic,
     FileUpload,
     NewTicket,
-    Priority,
-    Status,
+    PriorityLevel,
+    StatusKind,
     Tag,
     Ticket,
     TicketDetail,
     TicketPage,
+    TicketStatus,
 )
 from bot.runtime.settings import ConfigError, Settings, load_section, problem
 
@@ -145,7 +147,7 @@ def capabilities_for(section: GetflySettings) -> Capabilities:
         conversations_in=False,
         attachments=False,
         max_subject_chars=MAX_SUBJECT_CHARS,
-        statuses=[Status.OPEN, Status.CLOSED],
+        statuses=[Classic.OPEN, Classic.CLOSED],
     )
 
 
@@ -207,7 +209,7 @@ class GetflyGateway:
             self._categories = (self._clock(), categories)
         return categories
 
-    def list_priorities(self) -> list[Priority]:
+    def list_priorities(self) -> list[PriorityLevel]:
         return []  # Getfly tickets have no priority
 
     def list_tags(self) -> list[Tag]:
@@ -216,7 +218,7 @@ class GetflyGateway:
     def list_tickets(
         self,
         *,
-        status: Status | None = None,
+        status: TicketStatus | StatusKind | None = None,
         subject: str | None = None,
         category_id: str | None = None,
         offset: int = 0,
@@ -288,7 +290,7 @@ class GetflyGateway:
             id=code.strip(),
             subject=new.subject.strip(),
             description=new.description.strip(),
-            status=Status.OPEN,
+            status=Classic.OPEN,
             category_id=category.id if category else None,
             category_name=category.name if category else None,
             author=new.requester.name if new.requester else None,
@@ -298,7 +300,7 @@ class GetflyGateway:
         self,
         ticket_id: str,
         *,
-        priority: Priority | None = None,
+        priority: PriorityLevel | None = None,
         tag_ids: list[str] | None = None,
     ) -> None:
         if priority is None and tag_ids is None:
@@ -306,13 +308,18 @@ class GetflyGateway:
         raise Unsupported("Getfly tickets have no priority and no tags")
 
     def add_conversation(
-        self, ticket_id: str, text: str, attachment: FileUpload | None = None
+        self,
+        ticket_id: str,
+        text: str,
+        attachment: FileUpload | None = None,
+        *,
+        public: bool = True,
     ) -> None:
         raise Unsupported("Getfly's API takes no replies to a ticket")
 
-    def set_status(self, ticket_id: str, status: Status) -> None:
+    def set_status(self, ticket_id: str, status: TicketStatus) -> None:
         code = _checked_code(ticket_id, "PUT", TICKET)
-        name = self.section.status_closed if status is Status.CLOSED else self.section.status_open
+        name = self.section.status_closed if status.is_closed else self.section.status_open
         # Only the code and the one field that changes: PUT replaces what it is given.
         # Setting the same status twice changes nothing, so this write may be retried.
         self._call(
@@ -360,17 +367,17 @@ class GetflyGateway:
             author=str(author) if author else None,
         )
 
-    def _status(self, name: Any) -> Status:
+    def _status(self, name: Any) -> TicketStatus:
         """The configured names read back; a ticket whose status is unknown reads as open
         (with `status_in` False the Slack side does not trust it)."""
         if not isinstance(name, str) or not name.strip():
-            return Status.OPEN
+            return Classic.OPEN
         folded = name.strip().casefold()
         if folded == self.section.status_closed.casefold():
-            return Status.CLOSED
+            return Classic.CLOSED
         if folded == self.section.status_open.casefold():
-            return Status.OPEN
-        return Status.PROCESSING
+            return Classic.OPEN
+        return Classic.PROCESSING
 
     def _ticket_rows(self, offset: int, limit: int) -> list[Mapping[str, Any]]:
         params = {"fields": _fields(), "offset": str(offset), "limit": str(limit)}
@@ -553,11 +560,11 @@ def _fields() -> str:
 
 
 def _matcher(
-    status: Status | None, subject: str | None, category_id: str | None
+    status: TicketStatus | StatusKind | None, subject: str | None, category_id: str | None
 ) -> Callable[[Ticket], bool]:
     def wanted(ticket: Ticket) -> bool:
         return (
-            (status is None or ticket.status is status)
+            (status is None or status in (ticket.status, ticket.status.kind))
             and (not subject or subject.casefold() in ticket.subject.casefold())
             and (category_id is None or ticket.category_id == category_id)
         )

@@ -39,14 +39,16 @@ from bot.gateway.http import HttpTransport, RetryPolicy, Timeouts
 from bot.gateway.models import (
     Capabilities,
     Category,
+    Classic,
     FileUpload,
     NewTicket,
-    Priority,
-    Status,
+    PriorityLevel,
+    StatusKind,
     Tag,
     Ticket,
     TicketDetail,
     TicketPage,
+    TicketStatus,
 )
 from bot.runtime.settings import ConfigError, Settings, load_section, problem
 
@@ -62,35 +64,35 @@ SUBSCRIBER_NOT_FOUND = "subscriber not found"
 CREATE_FIELDS = {"subject_id": "category", "priority_id": "priority", "message": "description"}
 #: status names seen in ISPCRM installs, lower-cased; anything else counts as open
 STATUS_WORDS = {
-    "open": Status.OPEN,
-    "new": Status.OPEN,
-    "reopened": Status.OPEN,
-    "re-opened": Status.OPEN,
-    "in progress": Status.PROCESSING,
-    "processing": Status.PROCESSING,
-    "pending": Status.PROCESSING,
-    "assigned": Status.PROCESSING,
-    "on hold": Status.PROCESSING,
-    "hold": Status.PROCESSING,
-    "waiting": Status.PROCESSING,
-    "answered": Status.PROCESSING,
-    "customer reply": Status.PROCESSING,
-    "closed": Status.CLOSED,
-    "resolved": Status.CLOSED,
-    "solved": Status.CLOSED,
-    "completed": Status.CLOSED,
-    "done": Status.CLOSED,
-    "cancelled": Status.CLOSED,
-    "canceled": Status.CLOSED,
+    "open": Classic.OPEN,
+    "new": Classic.OPEN,
+    "reopened": Classic.OPEN,
+    "re-opened": Classic.OPEN,
+    "in progress": Classic.PROCESSING,
+    "processing": Classic.PROCESSING,
+    "pending": Classic.PROCESSING,
+    "assigned": Classic.PROCESSING,
+    "on hold": Classic.PROCESSING,
+    "hold": Classic.PROCESSING,
+    "waiting": Classic.PROCESSING,
+    "answered": Classic.PROCESSING,
+    "customer reply": Classic.PROCESSING,
+    "closed": Classic.CLOSED,
+    "resolved": Classic.CLOSED,
+    "solved": Classic.CLOSED,
+    "completed": Classic.CLOSED,
+    "done": Classic.CLOSED,
+    "cancelled": Classic.CLOSED,
+    "canceled": Classic.CLOSED,
 }
 PRIORITY_WORDS = {
-    "low": Priority.LOW,
-    "medium": Priority.MEDIUM,
-    "normal": Priority.MEDIUM,
-    "high": Priority.HIGH,
-    "urgent": Priority.HIGH,
-    "critical": Priority.HIGH,
-    "emergency": Priority.HIGH,
+    "low": Classic.LOW,
+    "medium": Classic.MEDIUM,
+    "normal": Classic.MEDIUM,
+    "high": Classic.HIGH,
+    "urgent": Classic.HIGH,
+    "critical": Classic.HIGH,
+    "emergency": Classic.HIGH,
 }
 IDS_HINT = (
     "check ISPCRM_TYPE_ID, ISPCRM_STATUS_ID, ISPCRM_GROUP_ID and ISPCRM_PRIORITY_IDS "
@@ -115,13 +117,13 @@ class IspcrmConfig(BaseSettings):
         parse_priority_ids(value)
         return value
 
-    def priority_map(self) -> dict[Priority, int]:
+    def priority_map(self) -> dict[PriorityLevel, int]:
         return parse_priority_ids(self.priority_ids)
 
 
-def parse_priority_ids(text: str) -> dict[Priority, int]:
-    """`low=1,medium=2,high=3` (any subset, any order) → {Priority.LOW: 1, …}."""
-    found: dict[Priority, int] = {}
+def parse_priority_ids(text: str) -> dict[PriorityLevel, int]:
+    """`low=1,medium=2,high=3` (any subset, any order) → {Classic.LOW: 1, …}."""
+    found: dict[PriorityLevel, int] = {}
     for item in text.split(","):
         if not item.strip():
             continue
@@ -132,7 +134,7 @@ def parse_priority_ids(text: str) -> dict[Priority, int]:
         found[priority] = int(value)
     if not found:
         raise ValueError("no priority mapped")
-    return {p: found[p] for p in Priority if p in found}  # low, medium, high order
+    return {p: found[p] for p in Classic.PRIORITIES if p in found}  # low, medium, high order
 
 
 class IspcrmGateway:
@@ -141,7 +143,7 @@ class IspcrmGateway:
         categories=True,
         priorities=True,
         ticket_list=True,
-        statuses=[Status.OPEN, Status.PROCESSING, Status.CLOSED],
+        statuses=[Classic.OPEN, Classic.PROCESSING, Classic.CLOSED],
     )
 
     def __init__(
@@ -199,13 +201,13 @@ class IspcrmGateway:
             Category(id=_id(row.get("subject_id")), name=str(row.get("name") or "")) for row in rows
         ]
 
-    def list_priorities(self) -> list[Priority]:
+    def list_priorities(self) -> list[PriorityLevel]:
         return list(self._priority_ids)
 
     def list_tickets(
         self,
         *,
-        status: Status | None = None,
+        status: TicketStatus | StatusKind | None = None,
         subject: str | None = None,
         category_id: str | None = None,
         offset: int = 0,
@@ -216,7 +218,7 @@ class IspcrmGateway:
         # The endpoint takes no filter and no paging: both happen here.
         tickets = self._all_tickets()
         if status is not None:
-            tickets = [t for t in tickets if t.status is status]
+            tickets = [t for t in tickets if status in (t.status, t.status.kind)]
         if subject:
             tickets = [t for t in tickets if subject.lower() in t.subject.lower()]
         if category_id is not None:
@@ -276,20 +278,25 @@ class IspcrmGateway:
         self,
         ticket_id: str,
         *,
-        priority: Priority | None = None,
+        priority: PriorityLevel | None = None,
         tag_ids: list[str] | None = None,
     ) -> None:
         raise Unsupported("ISPCRM's API cannot change a ticket")
 
     def add_conversation(
-        self, ticket_id: str, text: str, attachment: FileUpload | None = None
+        self,
+        ticket_id: str,
+        text: str,
+        attachment: FileUpload | None = None,
+        *,
+        public: bool = True,
     ) -> None:
         raise Unsupported("ISPCRM's API takes no replies")
 
     def download_attachment(self, attachment_id: str) -> FileUpload:
         raise Unsupported("ISPCRM's API has no attachments")
 
-    def set_status(self, ticket_id: str, status: Status) -> None:
+    def set_status(self, ticket_id: str, status: TicketStatus) -> None:
         raise Unsupported("ISPCRM's API cannot change a ticket's status")
 
     def close(self) -> None:
@@ -297,7 +304,7 @@ class IspcrmGateway:
 
     # -- creating ------------------------------------------------------------------
 
-    def _create_body(self, new: NewTicket) -> tuple[dict[str, Any], Priority]:
+    def _create_body(self, new: NewTicket) -> tuple[dict[str, Any], PriorityLevel]:
         problems: dict[str, list[str]] = {}
         if not new.subject.strip():
             problems["subject"] = ["The subject may not be blank."]
@@ -308,7 +315,7 @@ class IspcrmGateway:
             problems["category"] = ["Choose a category (an ISPCRM ticket subject)."]
         priority = new.priority or self._default_priority()
         if priority not in self._priority_ids:
-            problems["priority"] = [f"No ISPCRM priority id is configured for {priority.value}."]
+            problems["priority"] = [f"No ISPCRM priority id is configured for {priority.label}."]
         if new.attachment is not None:
             problems["attachment"] = ["ISPCRM's API takes no attachments."]
         if problems:
@@ -323,9 +330,9 @@ class IspcrmGateway:
         }
         return body, priority
 
-    def _default_priority(self) -> Priority:
-        if Priority.MEDIUM in self._priority_ids:
-            return Priority.MEDIUM
+    def _default_priority(self) -> PriorityLevel:
+        if Classic.MEDIUM in self._priority_ids:
+            return Classic.MEDIUM
         return next(iter(self._priority_ids))
 
     def _find_created(self, subject_id: str) -> Ticket:
@@ -355,7 +362,7 @@ class IspcrmGateway:
             priority=self._priority(row.get("priority")),
         )
 
-    def _priority(self, value: Any) -> Priority | None:
+    def _priority(self, value: Any) -> PriorityLevel | None:
         if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
             by_id = {priority_id: p for p, priority_id in self._priority_ids.items()}
             return by_id.get(int(value))
@@ -489,8 +496,8 @@ def _name(value: Any) -> str:
     return str(value).strip() if value is not None else ""
 
 
-def _status(value: Any) -> Status:
-    return STATUS_WORDS.get(_name(value).lower(), Status.OPEN)
+def _status(value: Any) -> TicketStatus:
+    return STATUS_WORDS.get(_name(value).lower(), Classic.OPEN)
 
 
 def _newest_first(ticket: Ticket) -> tuple[int, str]:

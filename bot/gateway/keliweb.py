@@ -46,15 +46,17 @@ from bot.gateway.models import (
     Attachment,
     Capabilities,
     Category,
+    Classic,
     Conversation,
     FileUpload,
     NewTicket,
-    Priority,
-    Status,
+    PriorityLevel,
+    StatusKind,
     Tag,
     Ticket,
     TicketDetail,
     TicketPage,
+    TicketStatus,
 )
 from bot.gateway.php import encode_attachments, encode_custom_fields
 from bot.runtime.settings import ConfigError, Settings, load_section, problem
@@ -74,16 +76,16 @@ ADD_REPLY = "keliweb/add-ticket-reply"
 
 JSON_HEADERS = {"Accept": "application/json", "X-Requested-With": "XMLHttpRequest"}
 
-PRIORITY_NAMES = {Priority.LOW: "Low", Priority.MEDIUM: "Medium", Priority.HIGH: "High"}
+PRIORITY_NAMES = {Classic.LOW: "Low", Classic.MEDIUM: "Medium", Classic.HIGH: "High"}
 PRIORITY_BY_NAME = {name.lower(): priority for priority, name in PRIORITY_NAMES.items()}
 #: WHMCS's built-in statuses; a custom one that is not "closed" counts as processing
 STATUS_BY_NAME = {
-    "open": Status.OPEN,
-    "answered": Status.PROCESSING,
-    "customer-reply": Status.PROCESSING,
-    "in progress": Status.PROCESSING,
-    "on hold": Status.PROCESSING,
-    "closed": Status.CLOSED,
+    "open": Classic.OPEN,
+    "answered": Classic.PROCESSING,
+    "customer-reply": Classic.PROCESSING,
+    "in progress": Classic.PROCESSING,
+    "on hold": Classic.PROCESSING,
+    "closed": Classic.CLOSED,
 }
 #: WHMCS stores uploads as "<random digits>_<original name>"
 STORED_NAME_PREFIX = re.compile(r"^\d+_")
@@ -192,7 +194,7 @@ class KeliwebGateway:
         attachments=True,
         max_attachment_bytes=MAX_ATTACHMENT_BYTES,
         max_subject_chars=None,
-        statuses=[Status.OPEN, Status.PROCESSING, Status.CLOSED],
+        statuses=list(Classic.STATUSES),
     )
 
     def __init__(
@@ -258,8 +260,8 @@ class KeliwebGateway:
     def list_categories(self) -> list[Category]:
         return [Category(id=str(dept), name=name) for dept, name in self.departments.items()]
 
-    def list_priorities(self) -> list[Priority]:
-        return [Priority.LOW, Priority.MEDIUM, Priority.HIGH]
+    def list_priorities(self) -> list[PriorityLevel]:
+        return list(Classic.PRIORITIES)
 
     def list_tags(self) -> list[Tag]:
         raise Unsupported("Keliweb's API has no tags")
@@ -267,7 +269,7 @@ class KeliwebGateway:
     def list_tickets(
         self,
         *,
-        status: Status | None = None,
+        status: TicketStatus | StatusKind | None = None,
         subject: str | None = None,
         category_id: str | None = None,
         offset: int = 0,
@@ -324,7 +326,7 @@ class KeliwebGateway:
             id=_required_id(body, "id"),
             subject=new.subject.strip(),
             description=message,
-            status=Status.OPEN,
+            status=Classic.OPEN,
             priority=new.priority,
             category_id=str(department),
             category_name=self.departments.get(department),
@@ -335,7 +337,7 @@ class KeliwebGateway:
         self,
         ticket_id: str,
         *,
-        priority: Priority | None = None,
+        priority: PriorityLevel | None = None,
         tag_ids: list[str] | None = None,
     ) -> None:
         if priority is None and tag_ids is None:
@@ -343,8 +345,15 @@ class KeliwebGateway:
         raise Unsupported("Keliweb's API documents no way to change a ticket's priority or tags")
 
     def add_conversation(
-        self, ticket_id: str, text: str, attachment: FileUpload | None = None
+        self,
+        ticket_id: str,
+        text: str,
+        attachment: FileUpload | None = None,
+        *,
+        public: bool = True,
     ) -> None:
+        if not public:
+            raise Unsupported("Keliweb's API takes no internal notes")
         problems = _attachment_problems(attachment)
         if not text.strip():
             problems["text"] = ["The reply may not be blank."]
@@ -357,7 +366,7 @@ class KeliwebGateway:
             form["attachments"] = encode_attachments([(attachment.filename, attachment.content)])
         self._call(ADD_REPLY, form, idempotent=False, fields=REPLY_FIELDS)
 
-    def set_status(self, ticket_id: str, status: Status) -> None:
+    def set_status(self, ticket_id: str, status: TicketStatus) -> None:
         raise Unsupported("Keliweb's API documents no way to change a ticket's status")
 
     def close(self) -> None:
@@ -633,7 +642,7 @@ def _detail(body: Mapping[str, Any], departments: Mapping[int, str]) -> TicketDe
         id=ticket_id,
         subject=_plain(body.get("subject")),
         description=description,
-        status=STATUS_BY_NAME.get(_text(body.get("status")).lower(), Status.PROCESSING),
+        status=STATUS_BY_NAME.get(_text(body.get("status")).lower(), Classic.PROCESSING),
         priority=PRIORITY_BY_NAME.get(_text(body.get("priority")).lower()),
         category_id=department or None,
         category_name=_plain(body.get("deptname"))

@@ -4,19 +4,38 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
-class Status(StrEnum):
-    OPEN = "open"
-    PROCESSING = "processing"
-    CLOSED = "closed"
+class StatusKind(StrEnum):
+    """What a helpdesk status means to the bot, whatever the helpdesk calls it."""
+
+    OPEN = "open"  # someone should act: new, open, reopened, in progress
+    PENDING = "pending"  # waiting on someone outside the desk (RT's stalled)
+    CLOSED = "closed"  # done: closed, resolved, rejected, duplicate
 
 
-class Priority(StrEnum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
+class TicketStatus(BaseModel):
+    """One of the helpdesk's own statuses: its id on the wire, its name for people."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    kind: StatusKind
+
+    @property
+    def is_closed(self) -> bool:
+        return self.kind is StatusKind.CLOSED
+
+
+class PriorityLevel(BaseModel):
+    """One step of the helpdesk's ordered priority list: its id on the wire, its label."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    label: str
 
 
 class Category(BaseModel):
@@ -43,18 +62,22 @@ class Conversation(BaseModel):
     text: str
     author: str = ""
     attachments: list[Attachment] = Field(default_factory=list)
+    #: False: an internal note, for agents only; it never reaches a requester's thread
+    public: bool = True
 
 
 class Ticket(BaseModel):
     id: str
     subject: str
     description: str = ""
-    status: Status = Status.OPEN
-    priority: Priority | None = None
+    status: TicketStatus
+    priority: PriorityLevel | None = None
     category_id: str | None = None
     category_name: str | None = None
     tag_ids: list[str] = Field(default_factory=list)
     author: str | None = None
+    #: who works on it, as the helpdesk names them (a login or an e-mail address)
+    assignee: str | None = None
 
 
 class TicketDetail(BaseModel):
@@ -89,7 +112,7 @@ class NewTicket(BaseModel):
     subject: str
     description: str
     category_id: str | None = None
-    priority: Priority | None = None
+    priority: PriorityLevel | None = None
     requester: Requester | None = None
     attachment: FileUpload | None = None
     #: a unique reference written into the ticket, so that an ambiguous create
@@ -121,4 +144,52 @@ class Capabilities(BaseModel):
     attachments: bool = False
     max_attachment_bytes: int | None = None
     max_subject_chars: int | None = None
-    statuses: list[Status] = Field(default_factory=list)
+    #: the helpdesk's statuses, in its own order
+    statuses: list[TicketStatus] = Field(default_factory=list)
+    #: what Close and Reopen set; unset: the first status of kind closed / open
+    close_status: TicketStatus | None = None
+    reopen_status: TicketStatus | None = None
+    #: add_conversation(public=False) writes an internal note agents alone see
+    internal_notes: bool = False
+    #: a ticket can be assigned to an agent from Slack ("Assign to me")
+    assign: bool = False
+
+    def closing_status(self) -> TicketStatus | None:
+        return self.close_status or self._first(StatusKind.CLOSED)
+
+    def reopening_status(self) -> TicketStatus | None:
+        return self.reopen_status or self._first(StatusKind.OPEN)
+
+    def status_by_word(self, word: str) -> TicketStatus | None:
+        """The status whose id or name is `word` (any case), None when none is."""
+        wanted = word.strip().casefold()
+        return next(
+            (s for s in self.statuses if wanted in (s.id.casefold(), s.name.casefold())), None
+        )
+
+    def _first(self, kind: StatusKind) -> TicketStatus | None:
+        return next((s for s in self.statuses if s.kind is kind), None)
+
+
+class Classic:
+    """The statuses and priorities of the first backends (Epixel, Getfly, ISPCRM, Keliweb):
+    Open, Processing, Closed and Low, Medium, High, the names these APIs use or the bot
+    maps theirs onto. Their ids are the words the store and the cards held before
+    statuses had names, so state recorded by an earlier version stays valid."""
+
+    OPEN = TicketStatus(id="open", name="Open", kind=StatusKind.OPEN)
+    PROCESSING = TicketStatus(id="processing", name="Processing", kind=StatusKind.OPEN)
+    CLOSED = TicketStatus(id="closed", name="Closed", kind=StatusKind.CLOSED)
+    STATUSES = (OPEN, PROCESSING, CLOSED)
+
+    LOW = PriorityLevel(id="low", label="Low")
+    MEDIUM = PriorityLevel(id="medium", label="Medium")
+    HIGH = PriorityLevel(id="high", label="High")
+    PRIORITIES = (LOW, MEDIUM, HIGH)
+
+    @classmethod
+    def first_of(cls, status: TicketStatus | StatusKind) -> TicketStatus | None:
+        """`status` itself, or the first classic status of that kind (None for pending)."""
+        if isinstance(status, TicketStatus):
+            return status
+        return next((s for s in cls.STATUSES if s.kind is status), None)

@@ -35,6 +35,10 @@ def build_gateway(settings: Settings) -> TicketGateway:
         from bot.gateway.keliweb import KeliwebGateway
 
         return KeliwebGateway.from_settings(settings)
+    if settings.TICKET_BACKEND == Backend.DJANGO_HELPDESK:
+        from bot.gateway.django_helpdesk import DjangoHelpdeskGateway
+
+        return DjangoHelpdeskGateway.from_settings(settings)
     raise ConfigError(
         [f"TICKET_BACKEND={settings.TICKET_BACKEND.value} is not available in this version"]
     )

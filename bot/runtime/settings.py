@@ -18,7 +18,7 @@ REQUIREMENTS = {
     "SLACK_APP_TOKEN": "an app-level token starting with xapp- (Socket Mode)",
     "SLACK_API_URL": "an http(s) URL ending in /, e.g. https://slack.com/api/",
     "REDIS_URL": "a redis://, rediss:// or unix:// URL",
-    "TICKET_BACKEND": "one of: epixel, getfly, ispcrm, keliweb",
+    "TICKET_BACKEND": "one of: epixel, getfly, ispcrm, keliweb, django-helpdesk",
     "TICKET_API_URL": "the helpdesk API's base URL with prefix and version, "
     "e.g. https://desk.example.com/api/v1/",
     "TICKET_API_KEY": "the helpdesk API key",
@@ -27,6 +27,11 @@ REQUIREMENTS = {
     "TICKET_API_PASSWORD": "the helpdesk login password",
     "TICKET_API_CLIENT_ID": "the OAuth client id",
     "TICKET_API_CLIENT_SECRET": "the OAuth client secret",
+    "TICKET_WEBHOOK_SECRET": "16 or more letters, digits, '-', '_' or '.' (a URL path segment), "
+    "e.g. from `openssl rand -hex 16`",
+    "DJANGO_HELPDESK_QUEUES": "the category dropdown as django-helpdesk queue id=name pairs, "
+    "e.g. 1=IT Support,2=Facilities",
+    "DJANGO_HELPDESK_EXTENSIONS": "the file extensions django-helpdesk takes, e.g. .txt,.pdf,.png",
     "TICKET_CHANNEL": "a channel id such as C0123456789",
     "TICKET_SYNC_INTERVAL": "a whole number of seconds, at least 1",
     "TICKET_SYNC_RATE": "a number of helpdesk requests per second above 0, e.g. 20",
@@ -80,6 +85,7 @@ class Backend(StrEnum):
     GETFLY = "getfly"
     ISPCRM = "ispcrm"
     KELIWEB = "keliweb"
+    DJANGO_HELPDESK = "django-helpdesk"
 
 
 class Settings(BaseSettings):
@@ -103,6 +109,8 @@ class Settings(BaseSettings):
     TICKET_API_CLIENT_ID: str | None = None
     TICKET_API_CLIENT_SECRET: SecretStr | None = None
     TICKET_CHANNEL: str | None = None
+    #: unset: POST /hooks/… answers 404
+    TICKET_WEBHOOK_SECRET: SecretStr | None = None
     TICKET_SYNC_INTERVAL: int = Field(default=15, ge=1)
     TICKET_SYNC_RATE: float = Field(default=20.0, gt=0)
     TICKET_SYNC_CLOSED_DAYS: float = Field(default=7.0, ge=0)
@@ -114,6 +122,16 @@ class Settings(BaseSettings):
     def _bot_token(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().startswith("xoxb-"):
             raise ValueError("bad prefix")
+        return value
+
+    @field_validator("TICKET_WEBHOOK_SECRET")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        secret = value.get_secret_value()
+        if len(secret) < 16 or not all(c.isalnum() or c in "-_." for c in secret):
+            raise ValueError("too short, or not usable in a URL path")
         return value
 
     @field_validator("SLACK_APP_TOKEN")
@@ -172,6 +190,7 @@ class Settings(BaseSettings):
             self.TICKET_API_TOKEN,
             self.TICKET_API_PASSWORD,
             self.TICKET_API_CLIENT_SECRET,
+            self.TICKET_WEBHOOK_SECRET,
             self.REDIS_URL,
         ]
         return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]

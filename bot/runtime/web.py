@@ -1,4 +1,5 @@
-"""HTTP mode: a WSGI app with Slack at POST /slack/events, GET /healthz and GET /livez.
+"""HTTP mode: a WSGI app with Slack at POST /slack/events, GET /healthz, GET /livez, and
+helpdesk webhooks at POST /hooks/<backend>/<secret> (bot/sync/webhooks.py).
 
 Slack requests are checked here before Bolt sees them, because Bolt turns a
 malformed one into a 500 with a traceback, and Slack retries a 500:
@@ -25,6 +26,7 @@ from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from slack_bolt.request import BoltRequest
 
 from bot.runtime.health import HealthProbe
+from bot.sync.webhooks import MAX_BODY, WebhookReceiver
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +49,17 @@ class Refused(Exception):
 
 
 class WebApp:
-    def __init__(self, app: App, signing_secret: str, health: HealthProbe) -> None:
+    def __init__(
+        self,
+        app: App,
+        signing_secret: str,
+        health: HealthProbe,
+        hooks: WebhookReceiver | None = None,
+    ) -> None:
         self.app = app
         self.signing_secret = signing_secret.encode()
         self.health = health
+        self.hooks = hooks
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -63,6 +72,8 @@ class WebApp:
             return _plain(start_response, status, latest.text())
         if path == SLACK_PATH and method == "POST":
             return self.slack(environ, start_response)
+        if self.hooks is not None and self.hooks.handles(path):
+            return self.webhook(environ, start_response)
         return _plain(start_response, HTTPStatus.NOT_FOUND, "not found")
 
     def slack(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
@@ -91,6 +102,19 @@ class WebApp:
         start_response(response.status, response.get_headers())
         return response.get_body()
 
+    def webhook(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        assert self.hooks is not None
+        method = str(environ.get("REQUEST_METHOD", ""))
+        try:
+            body: bytes | None = _read_body(environ, MAX_BODY) if method == "POST" else b""
+        except Refused as refused:
+            if refused.status != HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
+                return _plain(start_response, refused.status, refused.why)
+            body = None  # the receiver says what it says about a body too large
+        answer = self.hooks.receive(method, str(environ.get("PATH_INFO", "")), body)
+        start_response(answer.status, [("Content-Type", "text/plain")])
+        return [answer.text.encode() + b"\n"]
+
     def _verify(self, body: bytes, headers: dict[str, str]) -> None:
         stamp = headers.get("x-slack-request-timestamp", "")
         signature = headers.get("x-slack-signature", "")
@@ -115,12 +139,12 @@ def _headers(environ: Environ) -> dict[str, str]:
     return found
 
 
-def _read_body(environ: Environ) -> bytes:
+def _read_body(environ: Environ, limit: int = MAX_BODY_BYTES) -> bytes:
     raw_length = str(environ.get("CONTENT_LENGTH") or "0")
     if not raw_length.isdigit():
         raise Refused(HTTPStatus.BAD_REQUEST, "Content-Length is not a number")
     length = int(raw_length)
-    if length > MAX_BODY_BYTES:
+    if length > limit:
         raise Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "the body is too large")
     stream = environ.get("wsgi.input")
     return b"" if stream is None or length == 0 else bytes(stream.read(length))

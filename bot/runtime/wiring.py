@@ -21,6 +21,7 @@ from bot.slack.app import build_app
 from bot.slack.client import build_client
 from bot.store import Store, connect
 from bot.sync.replies import Replies
+from bot.sync.webhooks import WebhookReceiver
 
 if TYPE_CHECKING:
     from bot.sandbox import Sandbox
@@ -61,7 +62,8 @@ class Runtime:
     def wsgi(self) -> WebApp:
         secret = self.settings.SLACK_SIGNING_SECRET
         signing_secret = secret.get_secret_value() if secret else ""
-        return WebApp(self.app, signing_secret, self.start_health_probe())
+        hooks = WebhookReceiver.from_settings(self.settings, self.gateway, self.store)
+        return WebApp(self.app, signing_secret, self.start_health_probe(), hooks)
 
     def start_health_probe(self) -> HealthProbe:
         """The background probe of this process (one, however often asked)."""

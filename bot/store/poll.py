@@ -11,6 +11,9 @@ import redis
 
 from bot.store.base import StoreBase, ThreadRef
 
+#: the suffix of a poll lease kept for a rest after a poll (its owner's id before it)
+LEASE_RESTING = "|resting"
+
 
 class PollState(StoreBase):
     # Helpdesk → Slack, per linked ticket: a lease (`SET NX PX`, the poller's id
@@ -20,12 +23,37 @@ class PollState(StoreBase):
     # made itself so that the poller does not announce it; and the set of closed
     # tickets retired from polling.
 
-    def take_poll_lease(self, ticket_id: str, owner: str, ttl_ms: int) -> bool:
-        """True when `owner` now holds the ticket's lease: it was free, or `owner`'s."""
+    def take_poll_lease(
+        self, ticket_id: str, owner: str, ttl_ms: int, *, over_rest: bool = False
+    ) -> bool:
+        """True when `owner` now holds the ticket's lease: it was free, or `owner`'s
+        (active or resting), or `over_rest` and another poller's lease was only resting
+        (a webhook said the ticket changed: it is read now, not after the rest)."""
         lease = self.keys.poll_lease(ticket_id)
         if self.redis.set(lease, owner, nx=True, px=ttl_ms):
             return True
-        return self.hold_poll_lease(ticket_id, owner, ttl_ms)
+        with self.redis.pipeline() as pipe:
+            try:
+                pipe.watch(lease)  # type: ignore[no-untyped-call]
+                held = pipe.get(lease)
+                mine = held in (owner, owner + LEASE_RESTING)
+                resting = held is not None and str(held).endswith(LEASE_RESTING)
+                if held is not None and not mine and not (over_rest and resting):
+                    return False
+                pipe.multi()
+                pipe.set(lease, owner, px=ttl_ms)
+                pipe.execute()
+            except redis.WatchError:
+                return False
+        return True
+
+    def rest_poll_lease(self, ticket_id: str, owner: str, ttl_ms: int) -> bool:
+        """After a poll: `owner` keeps the lease `ttl_ms` as a resting one, which other
+        pollers leave alone but a webhook's sync may take (`take_poll_lease(over_rest)`)."""
+        lease = self.keys.poll_lease(ticket_id)
+        return self._as_lease_holder(
+            ticket_id, owner, lambda pipe: pipe.set(lease, owner + LEASE_RESTING, px=ttl_ms)
+        )
 
     def hold_poll_lease(self, ticket_id: str, owner: str, ttl_ms: int) -> bool:
         """Give the lease `ttl_ms` more (0: end it) if `owner` still holds it."""
@@ -68,17 +96,20 @@ class PollState(StoreBase):
         thread = None if raw_thread is None else ThreadRef(*json.loads(raw_thread))
         return thread, None if cursor is None else str(cursor), dict(state)
 
-    def start_sync(self, ticket_id: str, status: str, priority: str | None) -> None:
+    def start_sync(self, ticket_id: str, status: str, priority: str | None, closed: bool) -> None:
         """A ticket just linked: every conversation it gets from now on is new."""
         self.redis.set(self.keys.poll_cursor(ticket_id), "", nx=True)
-        self.remember_ticket_state(ticket_id, status, priority)
+        self.remember_ticket_state(ticket_id, status, priority, closed)
 
-    def remember_ticket_state(self, ticket_id: str, status: str, priority: str | None) -> None:
-        """The status and priority the thread shows now (the poller announces other ones)."""
+    def remember_ticket_state(
+        self, ticket_id: str, status: str, priority: str | None, closed: bool
+    ) -> None:
+        """The status and priority (ids) the thread shows now (the poller announces other
+        ones); `closed_at` is set while the status is of kind closed."""
         state = self.keys.poll_state(ticket_id)
         pipe = self.redis.pipeline()
         pipe.hset(state, mapping={"status": str(status), "priority": str(priority or "")})
-        if status == "closed":
+        if closed:
             pipe.hsetnx(state, "closed_at", str(time.time()))
         else:
             pipe.hdel(state, "closed_at")

@@ -15,6 +15,8 @@ backend's limit are left out, named in the text, and a thread note gives the lim
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import httpx
@@ -31,7 +33,7 @@ from bot.slack.render import escape_mrkdwn
 from bot.slack.text import to_plain_text
 from bot.store import Store, ThreadRef
 from bot.store.keys import note_claim
-from bot.sync.outbox import CreateJob, DeleteJob, EditJob, Entry, ReplyJob, SharedFile
+from bot.sync.outbox import CreateJob, DeleteJob, EditJob, Entry, ReplyJob, SharedFile, SyncJob
 
 log = logging.getLogger(__name__)
 
@@ -51,22 +53,16 @@ class Part(NamedTuple):
     file: SharedFile | None = None
 
 
+@dataclass
 class Delivery:
-    def __init__(
-        self,
-        gateway: TicketGateway,
-        store: Store,
-        slack: WebClient,
-        lookups: Lookups,
-        cards: Cards,
-        creation: Creation,
-    ) -> None:
-        self.gateway = gateway
-        self.store = store
-        self.slack = slack
-        self.lookups = lookups
-        self.cards = cards
-        self.creation = creation
+    gateway: TicketGateway
+    store: Store
+    slack: WebClient
+    lookups: Lookups
+    cards: Cards
+    creation: Creation
+    #: the poller's read of one ticket (None: another poller is reading it; retry)
+    sync_ticket: Callable[[str], object | None]
 
     def deliver(self, entry: Entry, attempt: int) -> None:
         job = entry.job
@@ -76,13 +72,17 @@ class Delivery:
             self._edit(job, retried=attempt > 1)
         elif isinstance(job, DeleteJob):
             self._delete(job)
+        elif isinstance(job, SyncJob):
+            if self.sync_ticket(job.ticket_id) is None:
+                raise Retry("another poller is reading this ticket")
         else:
             self.creation.create(
                 job.draft, job.user_id, job.view_id, job.context, redelivered=attempt > 1
             )
 
     def give_up(self, entry: Entry, reason: str) -> None:
-        """Make a dead-lettered entry visible where it came from."""
+        """Make a dead-lettered entry visible where it came from (a SyncJob has no
+        such place: the next poll of its ticket reads what it would have)."""
         job = entry.job
         try:
             if isinstance(job, ReplyJob):

@@ -83,13 +83,24 @@ class CreateJob(BaseModel):
         return f"view:{self.view_id}"
 
 
-Job = Annotated[ReplyJob | EditJob | DeleteJob | CreateJob, Field(discriminator="kind")]
+class SyncJob(BaseModel):
+    """A helpdesk webhook said this ticket changed: read it and post what is new."""
+
+    kind: Literal["sync"] = "sync"
+    ticket_id: str
+
+    @property
+    def lane(self) -> str:
+        return f"ticket:{self.ticket_id}"
+
+
+Job = Annotated[ReplyJob | EditJob | DeleteJob | CreateJob | SyncJob, Field(discriminator="kind")]
 JOB = TypeAdapter[Any](Job)
 
 
 class Entry(NamedTuple):
     id: str
-    job: ReplyJob | EditJob | DeleteJob | CreateJob
+    job: ReplyJob | EditJob | DeleteJob | CreateJob | SyncJob
     enqueued_at: float
     fields: dict[str, str]
 
@@ -98,7 +109,7 @@ class Outbox:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def put(self, job: ReplyJob | EditJob | DeleteJob | CreateJob) -> str:
+    def put(self, job: ReplyJob | EditJob | DeleteJob | CreateJob | SyncJob) -> str:
         """Write `job` durably; returns the stream entry id."""
         return self.store.outbox_add(
             {"job": job.model_dump_json(), "lane": job.lane, "at": f"{time.time():.6f}"}

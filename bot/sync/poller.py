@@ -49,7 +49,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.desk.cards import Cards
+from bot.desk.cards import Cards, ticket_state
 from bot.desk.explain import explain
 from bot.gateway import (
     Attachment,
@@ -82,11 +82,6 @@ SECTIONS_PER_MESSAGE = 4
 MAX_SECTIONS = 20
 #: helpdesk errors after which a poll is tried again next time instead of going on
 TRANSIENT = (Unavailable, OutcomeUnknown, Unauthorized)
-STATUS_LINES = {
-    "open": "Reopened in the helpdesk.",
-    "processing": "Set to Processing in the helpdesk.",
-    "closed": "Closed in the helpdesk.",
-}
 
 
 @dataclass
@@ -100,6 +95,7 @@ class PollReport:
     baselined: int = 0  # first sight: existing conversations taken as seen
     posted: int = 0  # conversations posted into threads
     echoes: int = 0  # the bot's own conversations, not posted back
+    internal: int = 0  # internal notes, never posted into a requester's thread
     files: int = 0  # attachments uploaded
     changes: int = 0  # status or priority changes announced
     retired: int = 0  # closed long enough: no longer polled
@@ -175,7 +171,7 @@ class Poller:
         now = self._clock()
         due = []
         for ticket_id, state in zip(ticket_ids, self.store.poll_states(ticket_ids), strict=True):
-            if state.get("status") != "closed":
+            if not state.get("closed_at"):  # set while the status is of kind closed
                 due.append(ticket_id)
             elif now - float(state.get("closed_at") or now) > self.closed_retention:
                 self.store.retire_from_polling(ticket_id)
@@ -206,7 +202,21 @@ class Poller:
             report.errors += 1
             log.exception("polling ticket %s failed", ticket_id)
         finally:
-            self.store.hold_poll_lease(ticket_id, self.owner, self.rest_ms)
+            self.store.rest_poll_lease(ticket_id, self.owner, self.rest_ms)
+        return report
+
+    def sync_ticket(self, ticket_id: str) -> PollReport | None:
+        """A webhook said this ticket changed: poll it now with the poll's own code,
+        under its lease, taking over a lease that only rests (bot/sync/webhooks.py).
+        None when another poller is reading it at this moment (try again shortly).
+        Gateway errors are raised, for the outbox to retry or give up."""
+        report = PollReport()
+        if not self.store.take_poll_lease(ticket_id, self.owner, LEASE_MS, over_rest=True):
+            return None
+        try:
+            self._poll(ticket_id, report)
+        finally:
+            self.store.rest_poll_lease(ticket_id, self.owner, self.rest_ms)
         return report
 
     def _poll(self, ticket_id: str, report: PollReport) -> None:
@@ -237,7 +247,7 @@ class Poller:
         ids = [c.id for c in detail.conversations]
         last = max(ids, key=_order) if ids else ""
         if self.store.advance_poll_cursor(ticket.id, self.owner, last):
-            self.store.remember_ticket_state(ticket.id, ticket.status, ticket.priority)
+            self.store.remember_ticket_state(ticket.id, *ticket_state(ticket))
             report.baselined += 1
 
     def _post_new(
@@ -252,7 +262,9 @@ class Poller:
         for conversation in fresh:
             if not self.store.hold_poll_lease(ticket_id, self.owner, LEASE_MS):
                 return False
-            if self.store.was_sent(ticket_id, conversation.text):
+            if not conversation.public:
+                report.internal += 1  # internal stays internal: the cursor passes it
+            elif self.store.was_sent(ticket_id, conversation.text):
                 report.echoes += 1
             elif not self._post_conversation(ticket_id, thread, conversation, report):
                 return False
@@ -333,7 +345,7 @@ class Poller:
         lines = _change_lines(ticket, state) if state else []
         if not lines:
             if not state:  # a state never recorded: nothing to compare with yet
-                self.store.remember_ticket_state(ticket.id, ticket.status, ticket.priority)
+                self.store.remember_ticket_state(ticket.id, *ticket_state(ticket))
             return
         if not self.store.hold_poll_lease(ticket.id, self.owner, LEASE_MS):
             return
@@ -343,19 +355,26 @@ class Poller:
         self.slack.chat_update(channel=thread.channel, ts=thread.ts, **self.cards.render(ticket))
         for line in lines:
             self.cards.note(thread, line)
-        self.store.remember_ticket_state(ticket.id, ticket.status, ticket.priority)
+        self.store.remember_ticket_state(ticket.id, *ticket_state(ticket))
         report.changes += len(lines)
 
 
 def _change_lines(ticket: Ticket, state: dict[str, str]) -> list[str]:
+    """mrkdwn lines, the helpdesk's names escaped."""
     lines = []
-    if state.get("status") != ticket.status.value:
-        lines.append(STATUS_LINES[ticket.status.value])
-    priority = ticket.priority.value if ticket.priority else ""
+    status = ticket.status
+    if state.get("status") != status.id:
+        if status.is_closed:
+            lines.append(f"{escape_mrkdwn(status.name)} in the helpdesk.")
+        elif state.get("closed_at"):
+            lines.append("Reopened in the helpdesk.")
+        else:
+            lines.append(f"Set to {escape_mrkdwn(status.name)} in the helpdesk.")
+    priority = ticket.priority.id if ticket.priority else ""
     if state.get("priority", "") != priority:
         lines.append(
-            f"Priority set to {priority.capitalize()} in the helpdesk."
-            if priority
+            f"Priority set to {escape_mrkdwn(ticket.priority.label)} in the helpdesk."
+            if ticket.priority
             else "Priority cleared in the helpdesk."
         )
     return lines

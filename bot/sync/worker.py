@@ -7,7 +7,7 @@ and acknowledges an entry (XACK, then XDEL) once delivered. A failure that may
 pass (`Unavailable`: 5xx, timeouts, connection errors) is retried with
 exponential backoff and jitter, holding its lane; after `max_attempts`
 attempts or `max_age` seconds the entry moves to the dead-letter stream and the
-thread shows it (bot/delivery.py). Entries a dead worker left pending are
+thread shows it (bot/sync/delivery.py). Entries a dead worker left pending are
 taken over with XAUTOCLAIM once idle for `claim_idle_ms`; a living worker
 keeps its own entries fresh (XCLAIM … JUSTID, a heartbeat), so nobody takes
 them from it however long a backoff lasts.
@@ -41,6 +41,7 @@ from bot.slack.client import build_client
 from bot.store import Store, StreamEntry
 from bot.sync.delivery import Delivery, Retry
 from bot.sync.outbox import Entry, Outbox
+from bot.sync.poller import Poller
 
 log = logging.getLogger(__name__)
 
@@ -263,14 +264,16 @@ class SyncWorker:
         desk = build_desk(
             gateway, store, client, after_ack or _inline, ticket_channel=settings.TICKET_CHANNEL
         )
-        delivery = Delivery(gateway, store, client, desk.lookups, desk.cards, desk.creation)
+        # webhooks' sync jobs run the poller's code even where the poll loop does not run
+        self.poller = Poller(settings, gateway, store, client, desk.cards)
+        delivery = Delivery(
+            gateway, store, client, desk.lookups, desk.cards, desk.creation, self.poller.sync_ticket
+        )
         self.outbox = OutboxWorker(store, delivery, outbox)
         self.stop_event = threading.Event()
         self._runners = [self.outbox.run_forever]
         if poll:
-            from bot.sync.poller import Poller  # helpdesk → Slack
-
-            self._runners.append(Poller(settings, gateway, store, client, desk.cards).run_forever)
+            self._runners.append(self.poller.run_forever)
         self._threads: list[threading.Thread] = []
 
     def start(self) -> SyncWorker:

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from bot.gateway import (
+    Classic,
     FileUpload,
     GatewayError,
     InvalidState,
@@ -19,10 +20,9 @@ from bot.gateway import (
     NotFound,
     NotOwner,
     OutcomeUnknown,
-    Priority,
     Requester,
-    Status,
     TicketGateway,
+    TicketStatus,
     Unauthorized,
     Unavailable,
     ValidationFailed,
@@ -82,7 +82,7 @@ def new_ticket(**overrides: Any) -> NewTicket:
         "subject": "Printer on 3rd floor jams",
         "description": "It jams on every second page.",
         "category_id": "1",
-        "priority": Priority.HIGH,
+        "priority": Classic.HIGH,
         "requester": Requester(name="Ada Lovelace", email="ada@example.com"),
         "reference": "ref-1234",
     }
@@ -112,7 +112,7 @@ def test_gateway_satisfies_the_protocol(gateway: EpixelGateway) -> None:
     caps = gateway.capabilities
     assert caps.max_attachment_bytes == 2 * 1024 * 1024
     assert caps.max_subject_chars == 500
-    assert caps.statuses == [Status.OPEN, Status.PROCESSING, Status.CLOSED]
+    assert caps.statuses == [Classic.OPEN, Classic.PROCESSING, Classic.CLOSED]
     flags = (caps.categories, caps.priorities, caps.tags, caps.status_change, caps.ticket_list)
     more = (caps.ticket_detail, caps.conversations_in, caps.conversations_out, caps.attachments)
     assert all((*flags, *more))
@@ -136,7 +136,7 @@ def test_list_categories(gateway: EpixelGateway, fake: FakeEpixel) -> None:
 def test_list_tags_and_priorities(gateway: EpixelGateway) -> None:
     first = gateway.list_tags()[0]
     assert (first.id, first.name, first.keyword) == ("1", "urgent", "urgent")
-    assert gateway.list_priorities() == [Priority.LOW, Priority.MEDIUM, Priority.HIGH]
+    assert gateway.list_priorities() == [Classic.LOW, Classic.MEDIUM, Classic.HIGH]
 
 
 def test_list_tickets_pages_newest_first(gateway: EpixelGateway, fake: FakeEpixel) -> None:
@@ -155,12 +155,12 @@ def test_list_tickets_filters_and_maps_fields(gateway: EpixelGateway, fake: Fake
     fake.add_ticket("VPN slow", category=3, status=1)
     fake.add_ticket("Mouse broken", category=1, status=2)
     fake.add_foreign_ticket("VPN of someone else", category=3, status=2)
-    page = gateway.list_tickets(status=Status.PROCESSING, subject="vpn", category_id="3")
+    page = gateway.list_tickets(status=Classic.PROCESSING, subject="vpn", category_id="3")
     assert fake.requests_to("history")[-1].query["status"] == "2"
     [ticket] = page.tickets
     assert ticket.subject == "VPN drops"
-    assert ticket.status is Status.PROCESSING
-    assert ticket.priority is Priority.HIGH
+    assert ticket.status == Classic.PROCESSING
+    assert ticket.priority == Classic.HIGH
     assert (ticket.category_id, ticket.category_name) == ("3", "Network")
 
 
@@ -169,9 +169,9 @@ def test_ids_are_accepted_as_int_or_str() -> None:
     ticket = _ticket(row)
     assert (ticket.id, ticket.priority, ticket.category_id, ticket.status) == (
         "7",
-        Priority.LOW,
+        Classic.LOW,
         "2",
-        Status.CLOSED,
+        Classic.CLOSED,
     )
     assert _ticket({**row, "id": 7, "tags": [1, "2"]}).tag_ids == ["1", "2"]
 
@@ -213,7 +213,7 @@ def test_get_ticket_detail(gateway: EpixelGateway, fake: FakeEpixel) -> None:
     assert detail.ticket.description == "Since Monday."
     assert detail.ticket.tag_ids == ["1", "2"]
     assert detail.ticket.author == fake.username
-    assert detail.ticket.priority is Priority.LOW
+    assert detail.ticket.priority == Classic.LOW
     assert [c.id for c in detail.conversations] == [str(first), str(second)]
     assert detail.conversations[0].author == "agent@example.com"
     assert detail.conversations[0].ticket_id == str(ticket_id)
@@ -254,8 +254,8 @@ def test_create_ticket_returns_the_ticket_found_by_reference(
     assert stored["comment"].endswith("Reference: ref-1234")
     assert ticket.description == stored["comment"]
     assert (ticket.priority, ticket.status, ticket.category_name) == (
-        Priority.HIGH,
-        Status.OPEN,
+        Classic.HIGH,
+        Classic.OPEN,
         "Hardware",
     )
     assert fake.requests_to("history")[-1].query["subject"] == "Printer on 3rd floor jams"
@@ -331,7 +331,7 @@ def test_create_over_the_open_ticket_limit(fake: FakeEpixel) -> None:
 
 def test_update_priority_keeps_the_tags(gateway: EpixelGateway, fake: FakeEpixel) -> None:
     ticket_id = fake.add_ticket("Tagged", tags=[1, 3], priority=1)
-    gateway.update_ticket(str(ticket_id), priority=Priority.HIGH)
+    gateway.update_ticket(str(ticket_id), priority=Classic.HIGH)
     assert fake.tickets[ticket_id]["priority"] == "3"
     assert fake.tickets[ticket_id]["tags"] == [1, 3]
     assert fake.requests_to("update/ticket")[-1].form["tags"] == ["1", "3"]
@@ -361,7 +361,7 @@ def test_priority_of_an_untagged_ticket_is_refused_before_sending(
 ) -> None:
     ticket_id = str(fake.add_ticket("Untagged"))
     with pytest.raises(ValidationFailed) as caught:
-        gateway.update_ticket(ticket_id, priority=Priority.LOW)
+        gateway.update_ticket(ticket_id, priority=Classic.LOW)
     assert caught.value.fields == {"tags": [NEEDS_A_TAG]}
     assert fake.requests_to("update/ticket") == []
 
@@ -383,23 +383,23 @@ def test_add_conversation(gateway: EpixelGateway, fake: FakeEpixel) -> None:
 
 def test_set_status(gateway: EpixelGateway, fake: FakeEpixel) -> None:
     ticket_id = fake.add_ticket("Done soon")
-    gateway.set_status(str(ticket_id), Status.CLOSED)
+    gateway.set_status(str(ticket_id), Classic.CLOSED)
     assert fake.tickets[ticket_id]["status"] == "3"
     assert fake.requests_to("ticket/status")[-1].form == {
         "ticket": [str(ticket_id)],
         "status": ["3"],
     }
-    gateway.set_status(str(ticket_id), Status.OPEN)
+    gateway.set_status(str(ticket_id), Classic.OPEN)
     assert fake.requests_to("ticket/status")[-1].form["status"] == ["2"]
-    assert gateway.get_ticket(str(ticket_id)).ticket.status is Status.PROCESSING
+    assert gateway.get_ticket(str(ticket_id)).ticket.status == Classic.PROCESSING
 
 
 @pytest.mark.parametrize(
     ("current", "wanted"),
-    [(3, Status.CLOSED), (1, Status.OPEN), (2, Status.PROCESSING), (2, Status.OPEN)],
+    [(3, Classic.CLOSED), (1, Classic.OPEN), (2, Classic.PROCESSING), (2, Classic.OPEN)],
 )
 def test_set_status_to_the_current_one_is_invalid_state(
-    gateway: EpixelGateway, fake: FakeEpixel, current: int, wanted: Status
+    gateway: EpixelGateway, fake: FakeEpixel, current: int, wanted: TicketStatus
 ) -> None:
     ticket_id = fake.add_ticket("Status", status=current)
     with pytest.raises(InvalidState, match="already"):
@@ -411,7 +411,7 @@ def test_set_status_on_a_locked_ticket(gateway: EpixelGateway, fake: FakeEpixel)
     ticket_id = fake.add_ticket("Locked")
     fake.locked_tickets.add(ticket_id)
     with pytest.raises(InvalidState, match="You Can't open or close"):
-        gateway.set_status(str(ticket_id), Status.CLOSED)
+        gateway.set_status(str(ticket_id), Classic.CLOSED)
 
 
 # -- ownership and missing objects -------------------------------------------------
@@ -426,7 +426,7 @@ def test_someone_elses_ticket_is_not_owned(gateway: EpixelGateway, fake: FakeEpi
     with pytest.raises(NotOwner):
         gateway.add_conversation(foreign, "Hello")
     with pytest.raises(NotOwner):
-        gateway.set_status(foreign, Status.CLOSED)
+        gateway.set_status(foreign, Classic.CLOSED)
 
 
 def test_missing_tickets_are_not_found(gateway: EpixelGateway, fake: FakeEpixel) -> None:
@@ -437,7 +437,7 @@ def test_missing_tickets_are_not_found(gateway: EpixelGateway, fake: FakeEpixel)
     with pytest.raises(NotFound):  # Invalid pk "999" - object does not exist.
         gateway.add_conversation("999", "Hello")
     with pytest.raises(NotFound):
-        gateway.set_status("999", Status.CLOSED)
+        gateway.set_status("999", Classic.CLOSED)
     with pytest.raises(NotFound):  # a 404
         gateway.download_attachment("999")
     sent = len(fake.requests)
@@ -574,7 +574,7 @@ def test_expired_token_leads_to_one_new_login(gateway: EpixelGateway, fake: Fake
     gateway.list_categories()
     fake.expire_tokens()
     ticket_id = fake.add_ticket("After expiry")
-    gateway.set_status(str(ticket_id), Status.CLOSED)  # a write is resent after a 401
+    gateway.set_status(str(ticket_id), Classic.CLOSED)  # a write is resent after a 401
     assert logins(fake) == 2
     assert fake.tickets[ticket_id]["status"] == "3"
     assert len(fake.requests_to("ticket/status")) == 2
@@ -698,7 +698,7 @@ def test_writes_to_an_unreachable_helpdesk_are_unavailable_not_unknown() -> None
         base_url = server.base_url
     gw = EpixelGateway(base_url, "k", token="t", timeouts=FAST_TIMEOUTS, retry=FAST_RETRY)
     with pytest.raises(Unavailable) as caught:
-        gw.set_status("1", Status.CLOSED)
+        gw.set_status("1", Classic.CLOSED)
     assert not isinstance(caught.value, OutcomeUnknown)
     gw.close()
 

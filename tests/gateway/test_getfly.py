@@ -10,16 +10,16 @@ from typing import Any
 import pytest
 
 from bot.gateway import (
+    Classic,
     FileUpload,
     GatewayError,
     NewTicket,
     NotFound,
     NotOwner,
     OutcomeUnknown,
-    Priority,
     Requester,
-    Status,
     TicketGateway,
+    TicketStatus,
     Unauthorized,
     Unavailable,
     Unsupported,
@@ -202,7 +202,7 @@ def test_get_ticket_by_code_asks_for_status_name(gateway: GetflyGateway, fake: F
     assert detail.ticket.subject == "Screen flickers"
     assert detail.ticket.description == "Since Monday"
     assert detail.ticket.category_id == "3"
-    assert detail.ticket.status is Status.OPEN  # no status_name in the answer: a placeholder
+    assert detail.ticket.status == Classic.OPEN  # no status_name in the answer: a placeholder
     assert detail.conversations == []
     query = fake.requests_to("GET", "ticket")[0].query
     assert query["ticket_code"] == code
@@ -211,9 +211,9 @@ def test_get_ticket_by_code_asks_for_status_name(gateway: GetflyGateway, fake: F
 
 @pytest.mark.parametrize(
     ("stored", "expected"),
-    [("New", Status.OPEN), ("Closed", Status.CLOSED), ("In progress", Status.PROCESSING)],
+    [("New", Classic.OPEN), ("Closed", Classic.CLOSED), ("In progress", Classic.PROCESSING)],
 )
-def test_status_read_back_when_getfly_returns_it(stored: str, expected: Status) -> None:
+def test_status_read_back_when_getfly_returns_it(stored: str, expected: TicketStatus) -> None:
     with FakeGetfly(returns_status_name=True) as fake:
         gw = make_gateway(fake, section=section(read_status=True))
         assert gw.capabilities.status_in is True
@@ -232,7 +232,7 @@ def test_missing_ticket_and_bad_codes_are_not_found(
         with pytest.raises(NotFound):
             gateway.get_ticket(bad)
         with pytest.raises(NotFound):
-            gateway.set_status(bad, Status.CLOSED)
+            gateway.set_status(bad, Classic.CLOSED)
     assert len(fake.requests) == before
 
 
@@ -259,7 +259,7 @@ def test_list_filters_by_subject_and_category(gateway: GetflyGateway, fake: Fake
 
 def test_list_by_status_needs_status_read_back(gateway: GetflyGateway) -> None:
     with pytest.raises(Unsupported):
-        gateway.list_tickets(status=Status.OPEN)
+        gateway.list_tickets(status=Classic.OPEN)
 
 
 def test_list_by_status_when_getfly_returns_it() -> None:
@@ -267,7 +267,7 @@ def test_list_by_status_when_getfly_returns_it() -> None:
         gw = make_gateway(fake, section=section(read_status=True))
         fake.add_ticket("open one")
         closed = fake.add_ticket("closed one", status_name="Closed")
-        page = gw.list_tickets(status=Status.CLOSED)
+        page = gw.list_tickets(status=Classic.CLOSED)
         assert [t.id for t in page.tickets] == [closed]
         gw.close()
 
@@ -278,14 +278,14 @@ def test_status_change_sends_only_the_code_and_status_name(
     code = fake.add_ticket(
         "Agent edited", "<p>Agent's notes</p>", custom_fields={"sla": "gold"}, cate_id=3
     )
-    gateway.set_status(code, Status.CLOSED)
+    gateway.set_status(code, Classic.CLOSED)
     body = fake.json_of(fake.requests_to("PUT", "ticket")[0])
     assert body == {"ticket_code": code, "status_name": "Closed"}
     stored = fake.tickets[code]
     assert stored["status_name"] == "Closed"
     assert stored["ticket_content"] == "<p>Agent's notes</p>"
     assert stored["custom_fields"] == {"sla": "gold"} and stored["cate_id"] == 3
-    gateway.set_status(code, Status.OPEN)
+    gateway.set_status(code, Classic.OPEN)
     assert fake.json_of(fake.requests_to("PUT", "ticket")[1]) == {
         "ticket_code": code,
         "status_name": "New",
@@ -295,22 +295,22 @@ def test_status_change_sends_only_the_code_and_status_name(
 
 def test_status_change_errors(gateway: GetflyGateway, fake: FakeGetfly) -> None:
     with pytest.raises(NotFound):
-        gateway.set_status("TICKET-404", Status.CLOSED)
+        gateway.set_status("TICKET-404", Classic.CLOSED)
     code = fake.add_ticket("not mine")
     fake.read_only.add(code)
     with pytest.raises(NotOwner):
-        gateway.set_status(code, Status.CLOSED)
+        gateway.set_status(code, Classic.CLOSED)
     fake.read_only.clear()
     fake.statuses.remove("Closed")
     with pytest.raises(ValidationFailed) as caught:
-        gateway.set_status(code, Status.CLOSED)
+        gateway.set_status(code, Classic.CLOSED)
     assert "status_name" in caught.value.fields
 
 
 def test_status_change_is_retried_on_5xx(gateway: GetflyGateway, fake: FakeGetfly) -> None:
     code = fake.add_ticket("flaky")
     fake.fail_next(1, 503, path_contains="/ticket")
-    gateway.set_status(code, Status.CLOSED)
+    gateway.set_status(code, Classic.CLOSED)
     assert fake.tickets[code]["status_name"] == "Closed"
     assert len(fake.requests_to("PUT", "ticket")) == 2
 
@@ -318,7 +318,7 @@ def test_status_change_is_retried_on_5xx(gateway: GetflyGateway, fake: FakeGetfl
 def test_unsupported_methods(gateway: GetflyGateway, fake: FakeGetfly) -> None:
     gateway.update_ticket("TICKET-1")  # nothing asked: nothing sent
     with pytest.raises(Unsupported):
-        gateway.update_ticket("TICKET-1", priority=Priority.HIGH)
+        gateway.update_ticket("TICKET-1", priority=Classic.HIGH)
     with pytest.raises(Unsupported):
         gateway.update_ticket("TICKET-1", tag_ids=["1"])
     with pytest.raises(Unsupported):
@@ -335,7 +335,7 @@ def test_wrong_api_key_is_unauthorized(fake: FakeGetfly) -> None:
         lambda: gw.get_ticket("TICKET-1"),
         lambda: gw.list_tickets(),
         lambda: gw.create_ticket(new_ticket(category_id=None)),
-        lambda: gw.set_status("TICKET-1", Status.CLOSED),
+        lambda: gw.set_status("TICKET-1", Classic.CLOSED),
     ):
         with pytest.raises(Unauthorized):
             call()
@@ -436,7 +436,7 @@ def test_no_secret_in_logs_or_errors(fake: FakeGetfly, caplog: pytest.LogCapture
         lambda: gw.create_ticket(new_ticket(category_id="9")),
         lost_create,
         bad.list_categories,
-        lambda: bad.set_status("TICKET-1", Status.CLOSED),
+        lambda: bad.set_status("TICKET-1", Classic.CLOSED),
     ):
         with pytest.raises(GatewayError) as caught:
             action()

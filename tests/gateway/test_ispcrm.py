@@ -11,15 +11,15 @@ from typing import Any
 import pytest
 
 from bot.gateway import (
+    Classic,
     FileUpload,
     GatewayError,
     NewTicket,
     NotFound,
     OutcomeUnknown,
-    Priority,
     Requester,
-    Status,
     TicketGateway,
+    TicketStatus,
     Unauthorized,
     Unavailable,
     Unsupported,
@@ -73,7 +73,7 @@ def new_ticket(**overrides: Any) -> NewTicket:
         "subject": "No internet since yesterday",
         "description": "The router's light is red.",
         "category_id": "1",
-        "priority": Priority.HIGH,
+        "priority": Classic.HIGH,
         "requester": Requester(name="Ada Lovelace", email="ada@example.com"),
         "reference": "slack-V123",
     }
@@ -118,7 +118,7 @@ def test_one_login_serves_many_requests(fake: FakeIspcrm, gateway: IspcrmGateway
 
 def test_priorities_are_the_configured_ones_in_order(fake: FakeIspcrm) -> None:
     gw = make_gateway(fake, section={"priority_ids": "high=9, low=7"})
-    assert gw.list_priorities() == [Priority.LOW, Priority.HIGH]
+    assert gw.list_priorities() == [Classic.LOW, Classic.HIGH]
     assert fake.requests == []  # nothing to ask the helpdesk
     gw.close()
 
@@ -225,9 +225,9 @@ def test_create_sends_the_configured_ids_and_the_composed_message(
         "No internet since yesterday\n\nThe router's light is red.\n\n--\n"
         "Requested by Ada Lovelace <ada@example.com> via Slack\nReference: slack-V123"
     )
-    assert ticket.id == "101" and ticket.status is Status.OPEN
+    assert ticket.id == "101" and ticket.status == Classic.OPEN
     assert ticket.subject == "No internet since yesterday"
-    assert ticket.priority is Priority.HIGH and ticket.category_id == "2"
+    assert ticket.priority == Classic.HIGH and ticket.category_id == "2"
     assert fake.tickets[101]["message"] == body["message"]
 
 
@@ -236,7 +236,7 @@ def test_create_with_other_configured_ids(fake: FakeIspcrm) -> None:
         fake,
         section={"type_id": 2, "status_id": 2, "group_id": 2, "priority_ids": "low=3,high=1"},
     )
-    ticket = gw.create_ticket(new_ticket(priority=Priority.LOW))
+    ticket = gw.create_ticket(new_ticket(priority=Classic.LOW))
     (body,) = sent_json(fake, "CreateTicket")
     assert (body["type_id"], body["status_id"], body["group_id"], body["priority_id"]) == (
         2,
@@ -244,14 +244,14 @@ def test_create_with_other_configured_ids(fake: FakeIspcrm) -> None:
         2,
         3,
     )
-    assert ticket.status is Status.PROCESSING  # the answer's "In Progress"
+    assert ticket.status == Classic.PROCESSING  # the answer's "In Progress"
     gw.close()
 
 
 def test_create_without_a_priority_uses_medium(fake: FakeIspcrm, gateway: IspcrmGateway) -> None:
     ticket = gateway.create_ticket(new_ticket(priority=None, requester=None, reference=None))
     (body,) = sent_json(fake, "CreateTicket")
-    assert body["priority_id"] == 2 and ticket.priority is Priority.MEDIUM
+    assert body["priority_id"] == 2 and ticket.priority == Classic.MEDIUM
     assert body["message"] == "No internet since yesterday\n\nThe router's light is red."
 
 
@@ -262,7 +262,7 @@ def test_create_without_a_priority_uses_medium(fake: FakeIspcrm, gateway: Ispcrm
         ({"description": ""}, "description"),
         ({"category_id": None}, "category"),
         ({"category_id": "abc"}, "category"),
-        ({"priority": Priority.MEDIUM}, "priority"),
+        ({"priority": Classic.MEDIUM}, "priority"),
         ({"attachment": FileUpload(filename="a.txt", content=b"x")}, "attachment"),
     ],
 )
@@ -346,8 +346,8 @@ def test_list_maps_names_newest_first_with_paging(fake: FakeIspcrm, gateway: Isp
     fake.add_ticket(1, subscriber="someone-else@example.com")
     page = gateway.list_tickets(limit=2)
     assert [(t.id, t.subject, t.status, t.priority) for t in page.tickets] == [
-        ("103", "New Connection", Status.CLOSED, Priority.MEDIUM),
-        ("102", "Billing Issue", Status.PROCESSING, Priority.HIGH),
+        ("103", "New Connection", Classic.CLOSED, Classic.MEDIUM),
+        ("102", "Billing Issue", Classic.PROCESSING, Classic.HIGH),
     ]
     assert page.has_more
     rest = gateway.list_tickets(offset=2, limit=2)
@@ -358,7 +358,7 @@ def test_list_filters_here(fake: FakeIspcrm, gateway: IspcrmGateway) -> None:
     fake.add_ticket(1, status_id=1)
     fake.add_ticket(2, status_id=3)
     fake.add_ticket(2, status_id=1)
-    assert [t.id for t in gateway.list_tickets(status=Status.OPEN).tickets] == ["103", "101"]
+    assert [t.id for t in gateway.list_tickets(status=Classic.OPEN).tickets] == ["103", "101"]
     assert [t.id for t in gateway.list_tickets(category_id="2").tickets] == ["103", "102"]
     assert [t.id for t in gateway.list_tickets(subject="billing").tickets] == ["103", "102"]
     assert all(not r.query for r in fake.requests_to("getCustomerTickets"))
@@ -372,27 +372,27 @@ def test_list_of_an_account_without_tickets(gateway: IspcrmGateway) -> None:
 @pytest.mark.parametrize(
     ("text", "status"),
     [
-        ("Open", Status.OPEN),
-        ("NEW", Status.OPEN),
-        ("In Progress", Status.PROCESSING),
-        ("Pending", Status.PROCESSING),
-        ("on hold", Status.PROCESSING),
-        ("Resolved", Status.CLOSED),
-        ("Closed", Status.CLOSED),
-        ({"name": "Closed"}, Status.CLOSED),
-        ("Escalated to level 3", Status.OPEN),
-        (None, Status.OPEN),
+        ("Open", Classic.OPEN),
+        ("NEW", Classic.OPEN),
+        ("In Progress", Classic.PROCESSING),
+        ("Pending", Classic.PROCESSING),
+        ("on hold", Classic.PROCESSING),
+        ("Resolved", Classic.CLOSED),
+        ("Closed", Classic.CLOSED),
+        ({"name": "Closed"}, Classic.CLOSED),
+        ("Escalated to level 3", Classic.OPEN),
+        (None, Classic.OPEN),
     ],
 )
-def test_status_names_map_to_the_domain(text: Any, status: Status) -> None:
+def test_status_names_map_to_the_domain(text: Any, status: TicketStatus) -> None:
     assert _status(text) is status
 
 
 def test_priority_names_and_ids_map_to_the_domain(gateway: IspcrmGateway) -> None:
-    assert gateway._priority("Urgent") is Priority.HIGH
-    assert gateway._priority("normal") is Priority.MEDIUM
-    assert gateway._priority(1) is Priority.LOW
-    assert gateway._priority("3") is Priority.HIGH
+    assert gateway._priority("Urgent") == Classic.HIGH
+    assert gateway._priority("normal") == Classic.MEDIUM
+    assert gateway._priority(1) == Classic.LOW
+    assert gateway._priority("3") == Classic.HIGH
     assert gateway._priority("whatever") is None
 
 
@@ -453,7 +453,7 @@ def test_a_create_answer_without_data_finds_the_ticket() -> None:
         "http://ispcrm.invalid/api/v1/", config, token="t", transport=httpx.MockTransport(answer)
     )
     ticket = gw.create_ticket(new_ticket())
-    assert ticket.id == "7" and ticket.status is Status.PROCESSING
+    assert ticket.id == "7" and ticket.status == Classic.PROCESSING
     gw.close()
 
 
@@ -465,10 +465,10 @@ def test_what_ispcrm_cannot_do_is_unsupported(gateway: IspcrmGateway) -> None:
     for action in (
         gateway.list_tags,
         lambda: gateway.get_ticket("101"),
-        lambda: gateway.update_ticket("101", priority=Priority.LOW),
+        lambda: gateway.update_ticket("101", priority=Classic.LOW),
         lambda: gateway.add_conversation("101", "hello"),
         lambda: gateway.download_attachment("1"),
-        lambda: gateway.set_status("101", Status.CLOSED),
+        lambda: gateway.set_status("101", Classic.CLOSED),
     ):
         with pytest.raises(Unsupported):
             action()
@@ -551,7 +551,7 @@ def _settings(monkeypatch: pytest.MonkeyPatch, section: bool = True, **values: A
 def test_build_gateway_for_ispcrm(monkeypatch: pytest.MonkeyPatch) -> None:
     gw = build_gateway(_settings(monkeypatch, TICKET_API_TOKEN="t"))
     assert isinstance(gw, IspcrmGateway)
-    assert gw.config.type_id == 1 and gw.list_priorities() == list(Priority)
+    assert gw.config.type_id == 1 and gw.list_priorities() == list(Classic.PRIORITIES)
     gw.close()
 
 
@@ -625,16 +625,16 @@ def test_section_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     _settings(monkeypatch)
     monkeypatch.setenv("ISPCRM_PRIORITY_IDS", " High = 30 , low=10 ")
     config = load_section(IspcrmConfig)
-    assert config.priority_map() == {Priority.LOW: 10, Priority.HIGH: 30}
+    assert config.priority_map() == {Classic.LOW: 10, Classic.HIGH: 30}
 
 
 def test_priority_mapping_parser() -> None:
     assert parse_priority_ids("low=1,medium=2,high=3") == {
-        Priority.LOW: 1,
-        Priority.MEDIUM: 2,
-        Priority.HIGH: 3,
+        Classic.LOW: 1,
+        Classic.MEDIUM: 2,
+        Classic.HIGH: 3,
     }
-    assert parse_priority_ids("normal=5,urgent=9,") == {Priority.MEDIUM: 5, Priority.HIGH: 9}
+    assert parse_priority_ids("normal=5,urgent=9,") == {Classic.MEDIUM: 5, Classic.HIGH: 9}
     for bad in ("low", "low=", "=1", "low=1,normal=2,medium=3", ",,"):
         with pytest.raises(ValueError):
             parse_priority_ids(bad)

@@ -14,16 +14,16 @@ import httpx
 import pytest
 
 from bot.gateway import (
+    Classic,
     FileUpload,
     GatewayError,
     InvalidState,
     NewTicket,
     NotFound,
     OutcomeUnknown,
-    Priority,
     Requester,
-    Status,
     TicketGateway,
+    TicketStatus,
     Unauthorized,
     Unavailable,
     Unsupported,
@@ -88,7 +88,7 @@ def new_ticket(**overrides: Any) -> NewTicket:
         "subject": "Sito non raggiungibile",
         "description": "The site answers 502 since this morning.",
         "category_id": "1",
-        "priority": Priority.HIGH,
+        "priority": Classic.HIGH,
         "requester": Requester(name="Ada Lovelace", email="ada@example.com"),
         "reference": "slack-V123",
     }
@@ -226,16 +226,16 @@ def test_capabilities_tell_the_truth(gateway: KeliwebGateway) -> None:
     assert caps.conversations_out and caps.conversations_in and caps.attachments
     assert caps.max_attachment_bytes == MAX_ATTACHMENT_BYTES
     assert not (caps.status_change or caps.ticket_list or caps.tags or caps.priority_change)
-    assert gateway.list_priorities() == [Priority.LOW, Priority.MEDIUM, Priority.HIGH]
+    assert gateway.list_priorities() == [Classic.LOW, Classic.MEDIUM, Classic.HIGH]
 
 
 def test_undocumented_operations_are_unsupported_without_a_request(
     fake: FakeKeliweb, gateway: KeliwebGateway
 ) -> None:
     for call in (
-        lambda: gateway.set_status("1", Status.CLOSED),
+        lambda: gateway.set_status("1", Classic.CLOSED),
         lambda: gateway.list_tickets(),
-        lambda: gateway.update_ticket("1", priority=Priority.LOW),
+        lambda: gateway.update_ticket("1", priority=Classic.LOW),
         lambda: gateway.download_attachment("1:2:0"),
         lambda: gateway.list_tags(),
     ):
@@ -414,9 +414,9 @@ def test_create_sends_the_documented_fields(fake: FakeKeliweb) -> None:
     }
     [file] = json.loads(base64.b64decode(sent["attachments"]))
     assert file["name"] == "log.txt" and base64.b64decode(file["data"]) == b"line 1\n"
-    assert ticket.id == "1" and ticket.status == Status.OPEN
+    assert ticket.id == "1" and ticket.status == Classic.OPEN
     assert ticket.category_id == "1" and ticket.category_name == "Support"
-    assert ticket.priority == Priority.HIGH and ticket.author == "Ada Lovelace"
+    assert ticket.priority == Classic.HIGH and ticket.author == "Ada Lovelace"
     stored = fake.tickets[1]
     assert stored["attachments"] == ["log.txt"] and stored["customfields"][5] == "Slack"
     gateway.close()
@@ -477,8 +477,8 @@ def test_get_ticket_reads_the_whmcs_shape(fake: FakeKeliweb, gateway: KeliwebGat
     assert sent == {"ticketid": ticket_id, "repliessort": "ASC"}
     ticket = detail.ticket
     assert ticket.id == ticket_id and ticket.subject == "Sito non raggiungibile"
-    assert ticket.status == Status.PROCESSING  # "Answered"
-    assert ticket.priority == Priority.HIGH and ticket.category_name == "Support"
+    assert ticket.status == Classic.PROCESSING  # "Answered"
+    assert ticket.priority == Classic.HIGH and ticket.category_name == "Support"
     assert ticket.description.startswith("The site answers 502")
     [reply] = detail.conversations
     assert reply.text == "Restarted the **server**." and reply.author == "Mario Rossi"
@@ -488,17 +488,17 @@ def test_get_ticket_reads_the_whmcs_shape(fake: FakeKeliweb, gateway: KeliwebGat
 @pytest.mark.parametrize(
     ("whmcs", "status"),
     [
-        ("Open", Status.OPEN),
-        ("Answered", Status.PROCESSING),
-        ("Customer-Reply", Status.PROCESSING),
-        ("In Progress", Status.PROCESSING),
-        ("On Hold", Status.PROCESSING),
-        ("Closed", Status.CLOSED),
-        ("Waiting for parts", Status.PROCESSING),
+        ("Open", Classic.OPEN),
+        ("Answered", Classic.PROCESSING),
+        ("Customer-Reply", Classic.PROCESSING),
+        ("In Progress", Classic.PROCESSING),
+        ("On Hold", Classic.PROCESSING),
+        ("Closed", Classic.CLOSED),
+        ("Waiting for parts", Classic.PROCESSING),
     ],
 )
 def test_whmcs_statuses_read_back(
-    fake: FakeKeliweb, gateway: KeliwebGateway, whmcs: str, status: Status
+    fake: FakeKeliweb, gateway: KeliwebGateway, whmcs: str, status: TicketStatus
 ) -> None:
     ticket_id = fake.add_ticket("One", status=whmcs)
     assert gateway.get_ticket(str(ticket_id)).ticket.status == status

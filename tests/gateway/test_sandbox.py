@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.gateway import FileUpload, NewTicket, Priority, Status
+from bot.gateway import Classic, FileUpload, NewTicket
 from bot.gateway.epixel import EpixelGateway
 from bot.runtime.backends import build_gateway
 from bot.runtime.settings import load_settings
@@ -47,7 +47,7 @@ def new_ticket(subject: str = "Printer jam", **overrides: object) -> NewTicket:
         "subject": subject,
         "description": "It jams.",
         "category_id": "1",
-        "priority": Priority.HIGH,
+        "priority": Classic.HIGH,
     }
     return NewTicket(**{**values, **overrides})  # type: ignore[arg-type]
 
@@ -88,7 +88,7 @@ def test_seeds_and_agent_side_api(sandbox: Sandbox, gateway: EpixelGateway) -> N
         "text/plain",
     )
     sandbox.set_status(int(ticket.id), 3)
-    assert gateway.get_ticket(ticket.id).ticket.status is Status.CLOSED
+    assert gateway.get_ticket(ticket.id).ticket.status == Classic.CLOSED
     with pytest.raises(KeyError):
         sandbox.add_agent_reply(999, "nobody")
     with pytest.raises(ValueError):
@@ -154,10 +154,10 @@ def test_web_reply_with_a_file_and_status_changes(sandbox: Sandbox, gateway: Epi
     file = httpx.get(f"{sandbox.web_url}attachments/{first.attachments[0].id}/")
     assert file.content == b"\x89PNG" and file.headers["x-content-type-options"] == "nosniff"
     assert httpx.post(url + "status", data={"status": "3"}).status_code == 303
-    assert gateway.get_ticket(ticket.id).ticket.status is Status.CLOSED
+    assert gateway.get_ticket(ticket.id).ticket.status == Classic.CLOSED
     assert "Reopen as Open" in httpx.get(url).text
     assert httpx.post(url + "status", data={"status": "1"}).status_code == 303
-    assert gateway.get_ticket(ticket.id).ticket.status is Status.OPEN
+    assert gateway.get_ticket(ticket.id).ticket.status == Classic.OPEN
     assert httpx.post(url + "status", data={"status": "9"}).status_code == 400
 
 

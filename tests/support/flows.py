@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from bot.desk import Desk, build_desk
+from bot.desk.cards import ticket_state
 from bot.runtime.after_ack import AfterAck
 from bot.slack.client import build_client
 from bot.store import ThreadRef
@@ -104,7 +105,7 @@ def linked_ticket(live: Harness, subject: str = "Printer jam", *, legacy: bool =
     posted = desk.cards.slack.chat_postMessage(channel=CHANNEL, **desk.cards.render(ticket))
     live.store.link_thread(ticket_id, ThreadRef(posted["channel"], posted["ts"]))
     if not legacy:
-        live.store.start_sync(ticket_id, ticket.status, ticket.priority)
+        live.store.start_sync(ticket_id, *ticket_state(ticket))
     return ticket_id
 
 

@@ -19,6 +19,7 @@ from bot.runtime.settings import Settings, load_settings
 from bot.runtime.web import WebApp
 from bot.runtime.wiring import build_slack_app
 from bot.store import Store
+from bot.sync.webhooks import WebhookReceiver
 from bot.sync.worker import OutboxSettings, SyncWorker
 from tests.support.fakes.epixel import FakeEpixel
 from tests.support.fakes.slack import FakeSlack
@@ -122,7 +123,8 @@ def running_bot(
         # not started: its helpdesk requests would disturb tests that count them; health
         # tests start it (harness.health.start() or check_now())
         health = HealthProbe(store, gateway)
-        wsgi = WebApp(app, SIGNING_SECRET, health)
+        hooks = WebhookReceiver.from_settings(settings, gateway, store)
+        wsgi = WebApp(app, SIGNING_SECRET, health, hooks)
         server = make_server("127.0.0.1", 0, wsgi, ThreadingWSGIServer, QuietHandler)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()

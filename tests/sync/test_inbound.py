@@ -1,7 +1,7 @@
 """Helpdesk → Slack: the poller, against the fake helpdesk, fake Slack and real Redis.
 
 Each test builds a `Poller` on the harness's gateway and store, with a Desk built
-as bot/app.py builds it, and calls `poll_once()` directly.
+as bot/desk/__init__.py builds it, and calls `poll_once()` directly.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.desk.cards import Click
-from bot.gateway import Priority, Status
+from bot.gateway import Classic
 from bot.slack.forms import Draft, ModalContext
 from bot.slack.render import unescape_slack
 from bot.store import ThreadRef
@@ -284,8 +284,8 @@ def test_a_change_made_with_the_cards_buttons_is_not_announced_again(live: Harne
     desk = make_desk(live)
     thread = thread_of(live, ticket_id)
     click = Click("U1", thread, lambda **_: None)
-    desk.cards.change_status(ticket_id, Status.CLOSED, click)
-    desk.cards.change_priority(ticket_id, Priority.LOW, click)
+    desk.cards.change_status(ticket_id, True, click)
+    desk.cards.change_priority(ticket_id, Classic.LOW.id, click)
     updates = len(live.slack.calls_to("chat.update"))
 
     report = make_poller(live).poll_once()
@@ -333,7 +333,7 @@ def test_reopening_with_the_card_brings_a_retired_ticket_back(live: Harness) -> 
     live.store.retire_from_polling(ticket_id)
     desk = make_desk(live)
     click = Click("U1", thread_of(live, ticket_id), lambda **_: None)
-    desk.cards.change_status(ticket_id, Status.OPEN, click)
+    desk.cards.change_status(ticket_id, False, click)
     assert ticket_id in live.store.tickets_to_poll()
 
 

@@ -2,7 +2,7 @@
 
 Every step goes the way it goes in Slack: signed HTTP requests into the app served
 on a loopback port, and the app's Web API calls answered by a fake Slack inside
-the console (bot/console/fake_slack.py). No workspace, no real token, no Redis
+the console (bot/runtime/console/fake_slack.py). No workspace, no real token, no Redis
 server; the embedded sandbox helpdesk when TICKET_API_URL is unset.
 """
 

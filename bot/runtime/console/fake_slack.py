@@ -2,7 +2,7 @@
 
 The bot's ordinary WebClient talks to it (`SLACK_API_URL`); it keeps the channel's
 messages and threads, the open modal and the files, checks tokens, trigger ids
-(3 s, once) and Block Kit limits (bot/console/limits.py), and tells the console
+(3 s, once) and Block Kit limits (bot/runtime/console/limits.py), and tells the console
 about every change through `on_change`.
 """
 

@@ -10,7 +10,6 @@ from slack_bolt import Ack, App, Respond
 from bot.desk import Desk
 from bot.desk.cards import Click
 from bot.desk.deferred import Defer
-from bot.gateway import Priority, Status
 from bot.slack import ids
 from bot.slack.forms import ModalContext
 from bot.store import ThreadRef
@@ -39,15 +38,15 @@ def register(app: App, desk: Desk, after_ack: Defer) -> None:
     def status(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
         # parsed before the ack: a malformed payload fails here, answered by the app's
         # error handler (bot/slack/errors.py) with one log line instead of a traceback
-        wanted = Status.CLOSED if action["action_id"] == ids.CLOSE else Status.OPEN
+        closing = action["action_id"] == ids.CLOSE
         ticket_id, click = str(action["value"]), _click(body, respond)
         ack()
-        after_ack(lambda: desk.cards.change_status(ticket_id, wanted, click))
+        after_ack(lambda: desk.cards.change_status(ticket_id, closing, click))
 
     @app.action(ids.PRIORITY_SELECT)
     def priority(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
         ticket_id, click = _ticket_id(action), _click(body, respond)
-        wanted = Priority(action["selected_option"]["value"])
+        wanted = str(action["selected_option"]["value"])
         ack()
         after_ack(lambda: desk.cards.change_priority(ticket_id, wanted, click))
 
@@ -62,7 +61,7 @@ def register(app: App, desk: Desk, after_ack: Defer) -> None:
     @app.action(ids.LIST_PAGE_NEXT)
     def page(ack: Ack, action: dict[str, Any], respond: Respond) -> None:
         where = json.loads(action["value"])
-        status = Status(where["status"]) if where.get("status") else None
+        status = str(where["status"]) if where.get("status") else None
         offset = int(where["offset"])
         ack()
         after_ack(lambda: desk.queries.list_tickets(status, offset, respond, replace=True))

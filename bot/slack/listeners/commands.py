@@ -9,12 +9,10 @@ from slack_bolt import Ack, App, Respond
 
 from bot.desk import Desk
 from bot.desk.deferred import Defer
-from bot.gateway import Status
 from bot.slack.forms import ModalContext
 from bot.slack.render import render, unescape_slack
 
 COMMAND = "/ticket"
-STATUS_WORDS = {s.value: s for s in Status}
 #: a ticket id as any helpdesk writes it: digits (Epixel) or a code such as TICKET-12345
 TICKET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -53,18 +51,15 @@ def _can(desk: Desk, sub: str) -> bool:
 
 
 def list_tickets(ack: Ack, rest: str, desk: Desk, respond: Respond, after_ack: Defer) -> None:
-    if rest and rest.lower() not in STATUS_WORDS:
+    if rest and desk.queries.status_filter(rest) is None:
+        words = ", ".join(desk.queries.status_words())
         ack(
-            **_notice(
-                f"`{rest}` is not a status. Use `/ticket list`, or add open, processing or closed."
-            ),
+            **_notice(f"`{rest}` is not a status. Use `/ticket list`, or add one of: {words}."),
             response_type="ephemeral",
         )
         return
     ack(**_notice(":mag: Looking up tickets…"), response_type="ephemeral")
-    after_ack(
-        lambda: desk.queries.list_tickets(STATUS_WORDS.get(rest.lower()), 0, respond, replace=True)
-    )
+    after_ack(lambda: desk.queries.list_tickets(rest or None, 0, respond, replace=True))
 
 
 def show_ticket(ack: Ack, rest: str, desk: Desk, respond: Respond, after_ack: Defer) -> None:
