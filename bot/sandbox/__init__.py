@@ -3,6 +3,6 @@ account: `ticket-bot sandbox`, or embedded in the bot when TICKET_API_URL is uns
 
 from __future__ import annotations
 
-from bot.sandbox.server import API_KEY, DEFAULT_DB, PASSWORD, USERNAME, Sandbox
+from bot.sandbox.server import API_KEY, PASSWORD, USERNAME, Sandbox, default_db
 
-__all__ = ["API_KEY", "DEFAULT_DB", "PASSWORD", "USERNAME", "Sandbox"]
+__all__ = ["API_KEY", "PASSWORD", "USERNAME", "Sandbox", "default_db"]
