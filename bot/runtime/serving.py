@@ -9,6 +9,8 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from bot.runtime.check import app_token_problem
+from bot.runtime.settings import Unreachable
 from bot.runtime.web import WebApp
 from bot.runtime.wiring import create_app, start
 from bot.sync.worker import SyncWorker
@@ -31,6 +33,11 @@ def run_socket() -> int:
     runtime = start("SLACK_APP_TOKEN")
     token = runtime.settings.SLACK_APP_TOKEN
     assert token is not None
+    # refused, Bolt would print a traceback and go on retrying: one line and exit instead
+    refused = app_token_problem(runtime.settings)
+    if refused:
+        runtime.close()
+        raise Unreachable([refused])
     handler = SocketModeHandler(runtime.app, token.get_secret_value())  # type: ignore[no-untyped-call, unused-ignore]
     # Python's default SIGTERM kills at once: no clean-up, the link dropped mid-envelope
     signal.signal(signal.SIGTERM, _stop)

@@ -6,6 +6,7 @@ import atexit
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import redis
 from slack_bolt import App
 from slack_sdk import WebClient
 
@@ -15,7 +16,15 @@ from bot.runtime import logs
 from bot.runtime.after_ack import AfterAck
 from bot.runtime.backends import build_gateway, embedded_sandbox
 from bot.runtime.health import HealthProbe
-from bot.runtime.settings import Settings, load_settings, require
+from bot.runtime.settings import (
+    ConfigError,
+    Settings,
+    Unreachable,
+    load_section,
+    load_settings,
+    redact_url,
+    require,
+)
 from bot.runtime.web import WebApp
 from bot.slack.app import build_app
 from bot.slack.client import build_client
@@ -88,18 +97,62 @@ class Runtime:
 
 
 def start(*required: str, settings: Settings | None = None) -> Runtime:
-    """Everything a serving process needs; `ConfigError` names what is missing."""
-    settings = settings or load_settings()
+    """Everything a serving process needs. `ConfigError` names every problem of the
+    configuration at once; `Unreachable` says REDIS_URL does not answer."""
+    settings = settings or load_settings(*required)
     require(settings, *required)
     logs.configure(settings.LOG_LEVEL, settings.secrets())
-    gateway = build_gateway(settings)
-    store = connect(settings.redis_url, settings.REDIS_PREFIX)
+    gateway = _gateway_and_sections(settings)
+    try:
+        store = connect_store(settings)
+    except Unreachable:
+        gateway.close()
+        raise
     after_ack = AfterAck()
     # its threads are daemons, which would die with the interpreter mid-task: an exiting
     # process (a gunicorn worker's sys.exit, Ctrl-C) first lets acked work finish
     atexit.register(after_ack.drain)
     app = build_slack_app(settings, gateway, store, after_ack)
     return Runtime(settings, store, gateway, app, after_ack, sandbox=embedded_sandbox(gateway))
+
+
+def _gateway_and_sections(settings: Settings) -> TicketGateway:
+    """The gateway, once the backend's and the outbox's variables are checked together."""
+    from bot.sync.worker import OutboxSettings
+
+    problems = []
+    try:
+        load_section(OutboxSettings)
+    except ConfigError as exc:
+        problems += exc.problems
+    try:
+        gateway = build_gateway(settings)
+    except ConfigError as exc:
+        raise ConfigError(problems + exc.problems) from None
+    if problems:
+        gateway.close()
+        raise ConfigError(problems)
+    return gateway
+
+
+def connect_store(settings: Settings) -> Store:
+    """The store, after one ping when REDIS_URL is set: a Redis that does not answer at
+    start-up stops the process with one line rather than a traceback per poll."""
+    store = connect(settings.redis_url, settings.REDIS_PREFIX)
+    if settings.redis_url is None:
+        return store
+    try:
+        store.redis.ping()
+    except redis.RedisError as exc:
+        store.close()
+        where = redact_url(settings.redis_url)
+        raise Unreachable(
+            [
+                f"REDIS_URL: no Redis answers at {where} ({type(exc).__name__}). "
+                "Fix: start Redis, or correct REDIS_URL."
+            ]
+        ) from None
+    return store
 
 
 def create_app(run_worker: bool = True) -> WebApp:

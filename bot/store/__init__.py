@@ -33,6 +33,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+CONNECT_TIMEOUT_SECONDS = 5
+
 
 class Store(LookupCache, Links, PollState, OutboxStreams, StoreBase):
     def __init__(self, client: redis.Redis, prefix: str = "ticket-bot") -> None:
@@ -66,7 +68,12 @@ class Store(LookupCache, Links, PollState, OutboxStreams, StoreBase):
 def connect(redis_url: str | None, prefix: str) -> Store:
     """A store on the Redis at `redis_url`, or on an embedded one when it is None."""
     if redis_url:
-        client = redis.Redis.from_url(redis_url, decode_responses=True, health_check_interval=30)
+        client = redis.Redis.from_url(
+            redis_url,
+            decode_responses=True,
+            health_check_interval=30,
+            socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,  # a black-holed host: no hang
+        )
         return Store(client, prefix)
     import fakeredis
 
