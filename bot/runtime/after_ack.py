@@ -13,6 +13,7 @@ desk and the listeners see it as a `bot.desk.deferred.Defer`.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -45,7 +46,8 @@ class AfterAck:
             except Exception:
                 log.exception("work after an ack failed")
 
-        future = (self._urgent if urgent else self._workers).submit(run)
+        context = contextvars.copy_context()  # the request's log ids go along
+        future = (self._urgent if urgent else self._workers).submit(lambda: context.run(run))
         with self._pending_lock:
             self._pending.add(future)
         future.add_done_callback(self._forget)

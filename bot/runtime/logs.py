@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
 from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import TextIO
+
+from bot import log_context
 
 MASK = "***"
 # Token shapes masked even when the value is not known to us (e.g. a pasted one).
@@ -33,11 +38,42 @@ class SecretMask(logging.Filter):
         return True
 
 
-def configure(level: str, secrets: Iterable[str]) -> SecretMask:
-    """Log to stderr at `level`, every record passed through the mask first."""
+class JsonLines(logging.Formatter):
+    """LOG_FORMAT=json: one JSON object a line, with the ids bound where it was logged
+    (bot/log_context.py). Runs after the mask, so no field carries a secret."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            **getattr(record, "log_ids", {}),
+        }
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        return json.dumps(line, ensure_ascii=False)
+
+
+class _BindIds(logging.Filter):
+    """Copies the ids bound in the logging thread onto the record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.log_ids = log_context.current()
+        return True
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure(
+    level: str, secrets: Iterable[str], fmt: str = "text", stream: TextIO | None = None
+) -> SecretMask:
+    """Log to stderr (or `stream`) at `level` as text or JSON lines, every record masked."""
     mask = SecretMask(secrets)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonLines() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.addFilter(_BindIds())
     handler.addFilter(mask)
     root = logging.getLogger()
     for old in list(root.handlers):

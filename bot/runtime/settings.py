@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
@@ -42,6 +42,7 @@ REQUIREMENTS = {
     "TICKET_SYNC_CLOSED_DAYS": "a number of days, 0 or more",
     "PORT": "a TCP port number from 1 to 65535",
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
+    "LOG_FORMAT": "text, or json (one JSON object a line)",
     "REDIS_PREFIX": "a key prefix of letters, digits, '-', '_' or ':'",
     "OUTBOX_LANES": "a whole number of delivery threads",
     "OUTBOX_READ_AHEAD": "a whole number of entries per lane",
@@ -139,6 +140,7 @@ class Settings(BaseSettings):
     TICKET_SYNC_CLOSED_DAYS: float = Field(default=7.0, ge=0)
     PORT: int = Field(default=3000, ge=1, le=65535)
     LOG_LEVEL: str = "INFO"
+    LOG_FORMAT: Literal["text", "json"] = "text"
 
     @field_validator("SLACK_BOT_TOKEN")
     @classmethod

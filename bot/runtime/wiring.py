@@ -101,7 +101,7 @@ def start(*required: str, settings: Settings | None = None) -> Runtime:
     configuration at once; `Unreachable` says REDIS_URL does not answer."""
     settings = settings or load_settings(*required)
     require(settings, *required)
-    logs.configure(settings.LOG_LEVEL, settings.secrets())
+    logs.configure(settings.LOG_LEVEL, settings.secrets(), settings.LOG_FORMAT)
     gateway = _gateway_and_sections(settings)
     try:
         store = connect_store(settings)

@@ -63,6 +63,7 @@ from bot.gateway import (
     Unauthorized,
     Unavailable,
 )
+from bot.log_context import log_ids
 from bot.runtime.settings import Settings
 from bot.slack.render import escape_mrkdwn, render
 from bot.store import Store, ThreadRef, is_unreachable
@@ -197,7 +198,8 @@ class Poller:
             report.leased_elsewhere += 1
             return report
         try:
-            self._poll(ticket_id, report)
+            with log_ids(ticket_id=ticket_id):
+                self._poll(ticket_id, report)
         except (GatewayError, SlackApiError) as exc:
             report.errors += 1
             log.warning("polling ticket %s failed: %s", ticket_id, _reason(exc))

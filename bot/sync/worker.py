@@ -36,6 +36,7 @@ from bot.desk import build_desk
 from bot.desk.deferred import Defer
 from bot.desk.explain import explain
 from bot.gateway import GatewayError, TicketGateway, Unavailable
+from bot.log_context import log_ids
 from bot.runtime.settings import Settings, load_section
 from bot.slack.client import build_client
 from bot.store import Store, StreamEntry
@@ -194,6 +195,10 @@ class OutboxWorker:
         entry = self.outbox.parse(raw)
         if entry is None:
             return
+        with log_ids(job_id=entry.id, ticket_id=getattr(entry.job, "ticket_id", None)):
+            self._deliver(entry)
+
+    def _deliver(self, entry: Entry) -> None:
         attempt = self.store.outbox_attempt(entry.id)
         while not self._stop.is_set():
             try:

@@ -1,0 +1,90 @@
+"""LOG_FORMAT=json: one JSON object a line, with the ids where known, secrets masked."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from bot.log_context import log_ids
+from bot.runtime import logs
+from bot.runtime.after_ack import AfterAck
+from bot.runtime.settings import ConfigError, load_settings
+
+SECRET = "xoxb-1234-secret-token"
+
+
+@pytest.fixture
+def json_logs() -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    written = io.StringIO()
+    logs.configure("INFO", [SECRET], "json", stream=written)
+    try:
+        yield written
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+
+
+def lines(written: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in written.getvalue().splitlines()]
+
+
+def test_a_line_is_one_json_object_with_the_ids_bound_and_no_secret(
+    json_logs: io.StringIO,
+) -> None:
+    with log_ids(job_id="1700000000000-0", ticket_id="42", slack_request_id=None):
+        logging.getLogger("bot.sync.worker").warning("sending with %s failed", SECRET)
+    logging.getLogger("bot.x").info("no ids here")
+
+    first, second = lines(json_logs)
+    assert first["level"] == "WARNING" and first["logger"] == "bot.sync.worker"
+    assert first["message"] == "sending with *** failed"
+    assert (first["job_id"], first["ticket_id"]) == ("1700000000000-0", "42")
+    assert "slack_request_id" not in first and SECRET not in json.dumps(first)
+    assert str(first["time"]).endswith("+00:00")
+    assert "job_id" not in second
+
+
+def test_an_exception_is_a_field_of_its_line(json_logs: io.StringIO) -> None:
+    try:
+        raise RuntimeError(f"token {SECRET}")
+    except RuntimeError:
+        logging.getLogger("bot").exception("it failed")
+    [line] = lines(json_logs)
+    assert "RuntimeError" in str(line["exception"]) and SECRET not in str(line["exception"])
+
+
+def test_work_handed_on_after_the_ack_keeps_the_requests_id(
+    json_logs: io.StringIO,
+) -> None:
+    after_ack, done = AfterAck(), threading.Event()
+
+    def work() -> None:
+        logging.getLogger("bot.desk").info("on another thread")
+        done.set()
+
+    with log_ids(slack_request_id="Ev042"):
+        after_ack(work)
+    assert done.wait(5)
+    after_ack.drain(5)
+    [line] = lines(json_logs)
+    assert line["slack_request_id"] == "Ev042"
+
+
+def test_log_format_takes_text_or_json_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    monkeypatch.setenv("LOG_FORMAT", "xml")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.problems == [
+        "LOG_FORMAT is malformed: text, or json (one JSON object a line)"
+    ]
