@@ -20,7 +20,7 @@ from bot.gateway import GatewayError, TicketGateway
 from bot.runtime.backends import build_gateway, embedded_sandbox
 from bot.runtime.logs import SecretMask
 from bot.runtime.paths import data_path
-from bot.runtime.settings import Settings, load_settings, redact_url
+from bot.runtime.settings import Settings, Unreachable, load_settings, redact_url
 from bot.slack.client import build_client
 from bot.store import connect
 
@@ -99,26 +99,40 @@ def check_app_token(settings: Settings) -> list[Line]:
 def app_token_problem(settings: Settings) -> str | None:
     """None when Slack accepts the app-level token, else one line naming SLACK_APP_TOKEN.
     (The connection URL it hands out is never used: it expires unused.)"""
+    try:
+        socket_mode_url(settings)
+    except Unreachable as exc:
+        return exc.problems[0]
+    return None
+
+
+def socket_mode_url(settings: Settings) -> str:
+    """A Socket Mode connection URL for SLACK_APP_TOKEN (`apps.connections.open`);
+    `Unreachable`, one line naming the variable, when Slack refuses it or cannot be reached."""
     token = settings.SLACK_APP_TOKEN
     if token is None:
-        return "SLACK_APP_TOKEN is required for Socket Mode"
+        raise Unreachable(["SLACK_APP_TOKEN is required for Socket Mode"])
     client = WebClient(base_url=settings.SLACK_API_URL, timeout=10)
     try:
-        client.apps_connections_open(app_token=token.get_secret_value())
+        answer = client.apps_connections_open(app_token=token.get_secret_value())
     except SlackApiError as exc:
         error = exc.response.get("error", "unknown")
-        return (
-            f"SLACK_APP_TOKEN: Slack refused the app-level token ({error}). Fix: create one "
-            "with the connections:write scope (Basic Information → App-Level Tokens) and "
-            "copy it (xapp-…) into SLACK_APP_TOKEN."
-        )
+        raise Unreachable(
+            [
+                f"SLACK_APP_TOKEN: Slack refused the app-level token ({error}). Fix: create "
+                "one with the connections:write scope (Basic Information → App-Level Tokens) "
+                "and copy it (xapp-…) into SLACK_APP_TOKEN."
+            ]
+        ) from None
     except Exception as exc:
-        return (
-            f"SLACK_APP_TOKEN could not be tried: Slack could not be reached at "
-            f"{redact_url(settings.SLACK_API_URL)} ({type(exc).__name__}). Fix: check "
-            "SLACK_API_URL and the network."
-        )
-    return None
+        raise Unreachable(
+            [
+                f"SLACK_APP_TOKEN could not be tried: Slack could not be reached at "
+                f"{redact_url(settings.SLACK_API_URL)} ({type(exc).__name__}). Fix: check "
+                "SLACK_API_URL and the network."
+            ]
+        ) from None
+    return str(answer["url"])
 
 
 def check_redis(settings: Settings) -> list[Line]:
