@@ -3,6 +3,7 @@ naming each variable, a non-zero exit, no traceback, no secret."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from tests.processes.test_entry_points import (
     prefix,  # noqa: F401 (fixture)
 )
 from tests.support.processes import BotProcess
+from tests.support.redis_server import RedisServer
 
 REDIS_PASSWORD = "hunter2-redis-pass"
 
@@ -135,3 +137,34 @@ def test_variables_set_in_dotenv_are_not_called_missing(
     code, output = run_to_exit(["serve"], env, tmp_path)
     assert code == 2, output
     assert lines_naming(output, "PORT") and not lines_naming(output, "SLACK_SIGNING_SECRET")
+
+
+def test_a_worker_losing_redis_says_so_once_and_carries_on(
+    fakes: Fakes,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    server = RedisServer(tmp_path).start()
+    env = bot_env(fakes, server.url, "lost", TICKET_SYNC_INTERVAL="1")
+    bot = BotProcess(["worker"], env, tmp_path)
+    try:
+        wait_for_output(bot, "outbox worker")
+        server.kill()
+        wait_for_output(bot, "cannot reach Redis")
+        time.sleep(3)  # outbox reads (each second) and poll cycles (each second) keep failing
+        server.start()  # the same port
+        wait_for_output(bot, "answers again")
+        bot.assert_running()
+    finally:
+        bot.kill()
+        server.stop()
+    output = bot.output()
+    assert output.count("cannot reach Redis") == 1, output
+    assert "Traceback" not in output, output
+
+
+def wait_for_output(bot: BotProcess, text: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in bot.output():
+        bot.assert_running()
+        assert time.monotonic() < deadline, f"never said {text!r}:\n{bot.output()}"
+        time.sleep(0.05)
