@@ -9,12 +9,15 @@ from pathlib import Path
 import pytest
 
 from bot.runtime.check import run_check
-from tests.conftest import free_port
-from tests.processes.test_operations import check_env  # noqa: F401 (fixture)
+from tests.processes.test_operations import (  # noqa: F401 (fixture)
+    CheckEnv,
+    check_env,
+)
 from tests.support.fakes.epixel import FakeEpixel
 from tests.support.fakes.slack import FakeSlack
 from tests.support.fakes.socket_mode import FakeSocketMode
 from tests.support.harness import BOT_TOKEN
+from tests.support.processes import free_port
 from tests.support.redis_server import RedisServer, redis_server
 
 APP_TOKEN = "xapp-1-A1-1-check"
@@ -39,7 +42,7 @@ def checked() -> tuple[int, list[str]]:
 
 
 def test_the_app_token_is_tried_when_set(
-    check_env,  # noqa: F811
+    check_env: CheckEnv,  # noqa: F811
     fakes: tuple[FakeSlack, FakeEpixel],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -63,7 +66,7 @@ def _redis_lines(lines: list[str]) -> list[str]:
 
 
 def test_a_redis_that_evicts_and_keeps_nothing_is_warned_about(
-    check_env,  # noqa: F811
+    check_env: CheckEnv,  # noqa: F811
     fakes: tuple[FakeSlack, FakeEpixel],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
@@ -82,7 +85,7 @@ def test_a_redis_that_evicts_and_keeps_nothing_is_warned_about(
 
 
 def test_a_durable_redis_passes_without_warnings(
-    check_env,  # noqa: F811
+    check_env: CheckEnv,  # noqa: F811
     fakes: tuple[FakeSlack, FakeEpixel],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
@@ -99,7 +102,7 @@ def test_a_durable_redis_passes_without_warnings(
 
 
 def test_no_userinfo_of_a_url_is_printed(
-    check_env,  # noqa: F811
+    check_env: CheckEnv,  # noqa: F811
     fakes: tuple[FakeSlack, FakeEpixel],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
@@ -117,7 +120,7 @@ def test_no_userinfo_of_a_url_is_printed(
 
 
 def test_a_dead_redis_is_a_problem_naming_redis_url(
-    check_env,  # noqa: F811
+    check_env: CheckEnv,  # noqa: F811
     fakes: tuple[FakeSlack, FakeEpixel],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,

@@ -8,16 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
 from tests.processes.test_entry_points import (
     APP_TOKEN,
-    EXIT_SECONDS,
     Fakes,
-    bot_env,
     fakes,  # noqa: F401 (fixture)
-    prefix,  # noqa: F401 (fixture)
 )
-from tests.support.processes import BotProcess
+from tests.support.processes import EXIT_SECONDS, BotProcess, bot_env, free_port
 from tests.support.redis_server import RedisServer
 
 REDIS_PASSWORD = "hunter2-redis-pass"
@@ -51,12 +47,12 @@ def dead_redis_url() -> str:
 def test_redis_not_answering_at_start_is_one_line_and_exit_1(
     fakes: Fakes,  # noqa: F811
     redis_url: str,
-    prefix: str,  # noqa: F811
+    redis_prefix: str,
     tmp_path: Path,
     command: list[str],
     extra: dict[str, str],
 ) -> None:
-    env = bot_env(fakes, redis_url, prefix, **extra)
+    env = bot_env(fakes.slack, fakes.helpdesk, redis_url, redis_prefix, **extra)
     env["REDIS_URL"] = dead_redis_url()
     if command == ["serve", "--no-worker"]:
         command = [*command, "--port", str(free_port())]
@@ -71,10 +67,12 @@ def test_redis_not_answering_at_start_is_one_line_and_exit_1(
 def test_a_refused_app_token_is_one_line_and_exit_1(
     fakes: Fakes,  # noqa: F811
     redis_url: str,
-    prefix: str,  # noqa: F811
+    redis_prefix: str,
     tmp_path: Path,
 ) -> None:
-    env = bot_env(fakes, redis_url, prefix, SLACK_APP_TOKEN="xapp-1-A1-1-revoked")
+    env = bot_env(
+        fakes.slack, fakes.helpdesk, redis_url, redis_prefix, SLACK_APP_TOKEN="xapp-1-A1-1-revoked"
+    )
     code, output = run_to_exit(["socket"], env, tmp_path)
     assert code == 1, output
     (line,) = lines_naming(output, "SLACK_APP_TOKEN")
@@ -108,14 +106,14 @@ def test_a_refused_app_token_is_one_line_and_exit_1(
 def test_every_configuration_problem_is_named_at_once(
     fakes: Fakes,  # noqa: F811
     redis_url: str,
-    prefix: str,  # noqa: F811
+    redis_prefix: str,
     tmp_path: Path,
     command: list[str],
     unset: list[str],
     bad: dict[str, str],
     named: list[str],
 ) -> None:
-    env = bot_env(fakes, redis_url, prefix, **bad)
+    env = bot_env(fakes.slack, fakes.helpdesk, redis_url, redis_prefix, **bad)
     for variable in unset:
         del env[variable]
     code, output = run_to_exit(command, env, tmp_path)
@@ -129,10 +127,10 @@ def test_every_configuration_problem_is_named_at_once(
 def test_variables_set_in_dotenv_are_not_called_missing(
     fakes: Fakes,  # noqa: F811
     redis_url: str,
-    prefix: str,  # noqa: F811
+    redis_prefix: str,
     tmp_path: Path,
 ) -> None:
-    env = bot_env(fakes, redis_url, prefix, PORT="0")
+    env = bot_env(fakes.slack, fakes.helpdesk, redis_url, redis_prefix, PORT="0")
     (tmp_path / ".env").write_text("SLACK_SIGNING_SECRET=from-dotenv\n")
     code, output = run_to_exit(["serve"], env, tmp_path)
     assert code == 2, output
@@ -144,7 +142,7 @@ def test_a_worker_losing_redis_says_so_once_and_carries_on(
     tmp_path: Path,
 ) -> None:
     server = RedisServer(tmp_path).start()
-    env = bot_env(fakes, server.url, "lost", TICKET_SYNC_INTERVAL="1")
+    env = bot_env(fakes.slack, fakes.helpdesk, server.url, "lost", TICKET_SYNC_INTERVAL="1")
     bot = BotProcess(["worker"], env, tmp_path)
     try:
         wait_for_output(bot, "outbox worker")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import redis
 
-from tests.conftest import free_port
+from tests.support.processes import free_port
 
 START_SECONDS = 10.0
 
