@@ -226,6 +226,8 @@ def test_unsigned_garbage_gets_4xx_without_a_traceback(
         too_large = live.client.post(b"x" * (2 * 1024 * 1024), FORM)
     assert {name: r.status_code for name, r in answers.items()} == dict.fromkeys(answers, 401)
     assert too_large.status_code == 413
+    ssl_check = live.client.post(b"ssl_check=1&token=legacy", FORM, sign=False)
+    assert (ssl_check.status_code, ssl_check.text) == (200, "")
     assert _tracebacks(caplog, capfd.readouterr().err) == []
     assert live.helpdesk.requests_to("create/ticket") == []
 
