@@ -51,7 +51,14 @@ def build_slack_app(
         settings.SLACK_BOT_TOKEN.get_secret_value(), settings.SLACK_API_URL
     )
     defer = StoreOutageAware(after_ack, store.outage)
-    desk = build_desk(gateway, store, client, defer, ticket_channel=settings.TICKET_CHANNEL)
+    desk = build_desk(
+        gateway,
+        store,
+        client,
+        defer,
+        ticket_channel=settings.TICKET_CHANNEL,
+        agents=settings.agent_ids,
+    )
     replies = Replies(store, gateway, desk.cards.note, defer)
     secret = settings.SLACK_SIGNING_SECRET
     signing_secret = secret.get_secret_value() if secret else ""
