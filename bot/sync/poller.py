@@ -78,7 +78,7 @@ from bot.gateway.base import ChangeFeed
 from bot.log_context import log_ids
 from bot.runtime.settings import Settings
 from bot.slack.render import render
-from bot.store import Store, ThreadRef
+from bot.store import Store, ThreadRef, is_unreachable
 from bot.sync.rate import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -170,8 +170,11 @@ class Poller:
             try:
                 report = self.poll_once()
                 log.info("poll cycle: %s", report)
-            except Exception:
-                log.exception("a poll cycle failed")
+            except Exception as exc:
+                if is_unreachable(exc):
+                    self.store.outage.failed(exc)  # one log line per outage
+                else:
+                    log.exception("a poll cycle failed")
             stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
 
     def poll_once(self) -> PollReport:
