@@ -16,6 +16,7 @@ from bot.desk.access import Access
 from bot.desk.explain import explain
 from bot.desk.lookups import Lookups
 from bot.gateway import GatewayError, PriorityLevel, Ticket, TicketGateway, TicketStatus
+from bot.gateway.base import Assigns
 from bot.slack.render import render
 from bot.store import Store, ThreadRef
 from bot.store.keys import card_change_lock, click_claim
@@ -117,6 +118,23 @@ class Cards:
             lambda ticket_id: self.gateway.update_ticket(ticket_id, priority=priority),
             f"set the priority to {priority.label}",
             priority_set=priority,
+        )
+        self._change(change, click)
+
+    def assign_to_me(self, click: Click) -> None:
+        """ "Assign to me": whoever clicked, found in the helpdesk by their Slack e-mail."""
+        gateway = self.gateway
+        if not isinstance(gateway, Assigns) or not gateway.capabilities.assign:
+            _refuse(click, "This helpdesk cannot assign tickets from Slack.")
+            return
+        email = self.lookups.person(click.user_id).email
+        if not email:
+            _refuse(click, "Slack did not tell me your e-mail address, which finds you there.")
+            return
+        change = Change(
+            "assign this ticket",
+            lambda ticket_id: gateway.assign(ticket_id, email),
+            "took the ticket",
         )
         self._change(change, click)
 

@@ -18,11 +18,15 @@ from bot.slack import ids
 from bot.slack.client import file_url, token_may_fetch
 from bot.slack.forms import Draft, ModalContext
 from bot.slack.render import render
-from bot.store import Store
+from bot.store import Store, is_unreachable
 
 log = logging.getLogger(__name__)
 
 DRAFT_TTL = 7 * 24 * 3600
+STORE_DOWN_TEXT = (
+    ":warning: I cannot reach my store (Redis) right now, so I cannot open the form. "
+    "Please try again in a few minutes; if it goes on, tell whoever runs this bot."
+)
 
 Respond = Any  # Bolt's respond(): text and blocks to the command's response_url
 
@@ -38,22 +42,26 @@ class NewTicketModal:
     def open(self, trigger_id: str, subject: str, context: ModalContext, respond: Respond) -> None:
         """Open the form at once: filled when the lookups are cached, loading otherwise.
 
-        Runs on a modal thread right after the ack (`urgent`), and never raises; the
-        slow part (filling a loading view from the helpdesk) goes to `after_ack`.
+        Runs on a modal thread right after the ack (`urgent`); the slow part (filling
+        a loading view from the helpdesk) goes to `after_ack`.
         """
-        try:
-            self._open(trigger_id, subject, context, respond)
-        except Exception:
-            log.exception("opening the new-ticket modal failed")
-
-    def _open(self, trigger_id: str, subject: str, context: ModalContext, respond: Respond) -> None:
         draft = Draft(subject=subject[: self.gateway.capabilities.max_subject_chars or None])
-        lists = self.lookups.form_lists(cached_only=True)
-        view = self.form_view(draft, context, lists) if lists else self.loading_view(context)
         try:
+            lists = self.lookups.form_lists(cached_only=True)
+            view = self.form_view(draft, context, lists) if lists else self.loading_view(context)
             opened = self.slack.views_open(trigger_id=trigger_id, view=view)
         except SlackApiError as exc:
             self._did_not_open(exc, respond)
+            return
+        except Exception as exc:
+            if not is_unreachable(exc):
+                log.exception("opening the new-ticket modal failed")
+                return
+            self.store.outage.failed(exc)  # logged once per outage
+            respond(
+                **render("notice.json.j2", text=STORE_DOWN_TEXT, details=None),
+                response_type="ephemeral",
+            )
             return
         if lists is None:
             view_id = opened["view"]["id"]

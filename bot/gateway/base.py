@@ -92,3 +92,24 @@ class PushingGateway(Protocol):
         """The ticket a webhook payload is about; None when it names none. Nothing else
         in the payload is trusted: the ticket is read again through the API."""
         ...
+
+
+@runtime_checkable
+class ChangeFeed(Protocol):
+    """A backend that can say which tickets changed since a position (`change_feed` in
+    its capabilities): the poller then reads only those, so an idle cycle costs a request
+    or two however many tickets are linked."""
+
+    def changes_since(self, cursor: str | None) -> tuple[str, set[str]]:
+        """The new cursor and the ids of the tickets changed after `cursor`. `None` (no
+        cursor yet): the helpdesk's current position and no ids."""
+        ...
+
+
+@runtime_checkable
+class Assigns(Protocol):
+    """A backend that can make an agent the owner of a ticket (`assign` in its capabilities)."""
+
+    def assign(self, ticket_id: str, email: str) -> None:
+        """Make the helpdesk user with this e-mail address the ticket's assignee."""
+        ...

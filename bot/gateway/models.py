@@ -151,8 +151,11 @@ class Capabilities(BaseModel):
     reopen_status: TicketStatus | None = None
     #: add_conversation(public=False) writes an internal note agents alone see
     internal_notes: bool = False
-    #: a ticket can be assigned to an agent from Slack ("Assign to me")
+    #: a ticket can be assigned to an agent from Slack ("Assign to me"): `Assigns`
     assign: bool = False
+    #: one request tells which tickets changed since a cursor (`ChangeFeed`): the
+    #: poller reads only those instead of every linked ticket
+    change_feed: bool = False
 
     def closing_status(self) -> TicketStatus | None:
         return self.close_status or self._first(StatusKind.CLOSED)

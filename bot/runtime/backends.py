@@ -58,6 +58,11 @@ def _build(settings: Settings, connection: Connection) -> TicketGateway:
             DjangoHelpdeskSettings, DjangoHelpdeskGateway.connection_problems(connection)
         )
         return DjangoHelpdeskGateway.connect(connection, helpdesk)
+    if settings.TICKET_BACKEND == Backend.RT:
+        from bot.gateway.rt import RtGateway, RtSettings
+
+        rt = _section(RtSettings, RtGateway.connection_problems(connection))
+        return RtGateway.connect(connection, rt)
     raise ConfigError(
         [f"TICKET_BACKEND={settings.TICKET_BACKEND.value} is not available in this version"]
     )

@@ -9,6 +9,8 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from bot.runtime.check import socket_mode_url
+from bot.runtime.settings import Unreachable
 from bot.runtime.web import WebApp
 from bot.runtime.wiring import create_app, start
 from bot.sync.worker import SyncWorker
@@ -31,7 +33,15 @@ def run_socket() -> int:
     runtime = start("SLACK_APP_TOKEN")
     token = runtime.settings.SLACK_APP_TOKEN
     assert token is not None
+    # the first connection URL asked for here: a refused token is one line and exit 1
+    # (`Unreachable`) rather than Bolt's traceback
+    try:
+        url = socket_mode_url(runtime.settings)
+    except Unreachable:
+        runtime.close()
+        raise
     handler = SocketModeHandler(runtime.app, token.get_secret_value())  # type: ignore[no-untyped-call, unused-ignore]
+    handler.client.wss_uri = url  # connect() uses it instead of asking again
     # Python's default SIGTERM kills at once: no clean-up, the link dropped mid-envelope
     signal.signal(signal.SIGTERM, _stop)
     worker = runtime.start_worker()

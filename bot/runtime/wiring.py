@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 import atexit
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import redis
 from slack_bolt import App
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
 from bot.desk import build_desk
+from bot.desk.deferred import Defer
 from bot.gateway import TicketGateway
 from bot.runtime import logs
 from bot.runtime.backends import build_gateway, embedded_sandbox
 from bot.runtime.executors import Executors
-from bot.runtime.settings import Settings, load_settings, require
+from bot.runtime.health import HealthProbe
+from bot.runtime.settings import (
+    ConfigError,
+    Settings,
+    Unreachable,
+    load_section,
+    load_settings,
+    redact_url,
+    require,
+)
 from bot.runtime.web import WebApp
 from bot.slack.app import build_app
 from bot.slack.client import build_client
-from bot.store import Store, connect
+from bot.store import Store, StoreOutage, connect, is_unreachable
 from bot.sync.replies import Replies
 from bot.sync.webhooks import WebhookReceiver
 
@@ -40,7 +51,7 @@ def build_slack_app(
     client = client or build_client(
         settings.SLACK_BOT_TOKEN.get_secret_value(), settings.SLACK_API_URL
     )
-    defer = executors.defer
+    defer = StoreOutageAware(executors.defer, store.outage)
     desk = build_desk(
         gateway,
         store,
@@ -52,7 +63,28 @@ def build_slack_app(
     replies = Replies(store, gateway, desk.cards.note, defer)
     secret = settings.SLACK_SIGNING_SECRET
     signing_secret = secret.get_secret_value() if secret else ""
-    return build_app(client, signing_secret, desk, replies, defer)
+    return build_app(client, signing_secret, desk, replies, defer, store.outage)
+
+
+class StoreOutageAware:
+    """The after-ack executor, with work that fails because Redis is out of reach told
+    once per outage (bot/store/outage.py) instead of a traceback each time."""
+
+    def __init__(self, after_ack: Defer, outage: StoreOutage) -> None:
+        self.after_ack = after_ack
+        self.outage = outage
+
+    def __call__(self, work: Callable[[], object], *, urgent: bool = False) -> None:
+        def guarded() -> object:
+            try:
+                return work()
+            except Exception as exc:
+                if not is_unreachable(exc):
+                    raise
+                self.outage.failed(exc)
+                return None
+
+        self.after_ack(guarded, urgent=urgent)
 
 
 @dataclass
@@ -65,10 +97,20 @@ class Runtime:
     executors: Executors
     #: the embedded sandbox helpdesk when TICKET_API_URL is unset, else None
     sandbox: Sandbox | None = None
+    #: Redis and the helpdesk checked in the background (/healthz, the store's outage log)
+    health: HealthProbe | None = None
 
     def wsgi(self) -> WebApp:
+        secret = self.settings.SLACK_SIGNING_SECRET
+        signing_secret = secret.get_secret_value() if secret else ""
         hooks = WebhookReceiver.from_settings(self.settings, self.gateway, self.store)
-        return WebApp(SlackRequestHandler(self.app), self.store, self.gateway, hooks)
+        return WebApp(self.app, signing_secret, self.start_health_probe(), hooks)
+
+    def start_health_probe(self) -> HealthProbe:
+        """The background probe of this process (one, however often asked)."""
+        if self.health is None:
+            self.health = HealthProbe(self.store, self.gateway).start()
+        return self.health
 
     def start_worker(self) -> SyncWorker:
         """The sync worker (outbox + poller) on threads of this process, on this store."""
@@ -79,23 +121,69 @@ class Runtime:
         return worker
 
     def close(self) -> None:
+        if self.health is not None:
+            self.health.stop()
         self.executors.shutdown()
         self.gateway.close()
         self.store.close()
 
 
 def start(*required: str, settings: Settings | None = None) -> Runtime:
-    """Everything a serving process needs; `ConfigError` names what is missing."""
-    settings = settings or load_settings()
+    """Everything a serving process needs. `ConfigError` names every problem of the
+    configuration at once; `Unreachable` says REDIS_URL does not answer."""
+    settings = settings or load_settings(*required)
     require(settings, *required)
     logs.configure(settings.LOG_LEVEL, settings.secrets(), settings.LOG_FORMAT)
-    gateway = build_gateway(settings)
-    store = connect(settings.redis_url, settings.REDIS_PREFIX)
+    gateway = _gateway_and_sections(settings)
+    try:
+        store = connect_store(settings)
+    except Unreachable:
+        gateway.close()
+        raise
     # A process that exits without close() (a gunicorn worker's sys.exit) still finishes
     # acked work: the interpreter joins ThreadPoolExecutor threads, queued work done, first.
     executors = Executors.create()
     app = build_slack_app(settings, gateway, store, executors)
     return Runtime(settings, store, gateway, app, executors, sandbox=embedded_sandbox(gateway))
+
+
+def _gateway_and_sections(settings: Settings) -> TicketGateway:
+    """The gateway, once the backend's and the outbox's variables are checked together."""
+    from bot.sync.worker import OutboxSettings
+
+    problems = []
+    try:
+        load_section(OutboxSettings)
+    except ConfigError as exc:
+        problems += exc.problems
+    try:
+        gateway = build_gateway(settings)
+    except ConfigError as exc:
+        raise ConfigError(problems + exc.problems) from None
+    if problems:
+        gateway.close()
+        raise ConfigError(problems)
+    return gateway
+
+
+def connect_store(settings: Settings) -> Store:
+    """The store, after one ping when REDIS_URL is set: a Redis that does not answer at
+    start-up stops the process with one line rather than a traceback per poll."""
+    store = connect(settings.redis_url, settings.REDIS_PREFIX)
+    if settings.redis_url is None:
+        return store
+    try:
+        store.redis.ping()
+    except redis.RedisError as exc:
+        store.close()
+        where = redact_url(settings.redis_url)
+        raise Unreachable(
+            [
+                f"REDIS_URL: no Redis answers at {where} ({type(exc).__name__}). "
+                "Fix: start Redis, or correct REDIS_URL."
+            ]
+        ) from None
+    return store
 
 
 def create_app(run_worker: bool = True) -> WebApp:

@@ -63,6 +63,10 @@ class Keys:
     def poll_retired(self) -> str:
         return self._key("poll", "retired")
 
+    def poll_feed(self) -> str:
+        """The helpdesk's change-feed cursor, one for the whole helpdesk."""
+        return self._key("poll", "feed")
+
     # the outbox (bot/store/streams.py)
     def outbox(self) -> str:
         return self._key("outbox")
@@ -79,6 +83,23 @@ class Keys:
     # claims
     def claim(self, name: str) -> str:
         return self._key("claim", name)
+
+    # --- a ticket's keys together ------------------------------------------------------
+
+    def per_ticket(self, ticket_id: str, thread: tuple[str, str] | None) -> list[str]:
+        """Every key that belongs to one ticket, given its thread: they expire together
+        once it retires from polling. A new per-ticket key must be listed here, unless it
+        expires on its own (the sent fingerprints: 30 days after the last write; the lease)."""
+        keys = [
+            self.ticket_link(ticket_id),
+            self.requester(ticket_id),
+            self.requester_id(ticket_id),
+            self.poll_cursor(ticket_id),
+            self.poll_state(ticket_id),
+        ]
+        if thread is not None:
+            keys.append(self.thread_link(*thread))
+        return keys
 
 
 # --- claim names: what each claim guards ---------------------------------------------

@@ -26,6 +26,17 @@ client gave up on it) is posted again next time; a long text split over
 several messages is then posted again whole, as it is when Slack refuses one
 of its later messages. A file Slack refuses gets a thread note instead.
 
+With a backend that has a change feed (`change_feed` in its capabilities, the
+`ChangeFeed` protocol: RT's transaction ids), a cycle first asks which tickets
+changed after the feed cursor (one request when nothing did) and polls only those
+linked tickets, and the ones never seen yet; the first cycle, with no cursor yet,
+polls every linked ticket once. The feed cursor moves only after a cycle in which
+every changed ticket was read by this poller without error, with a compare-and-set
+so that pollers sharing Redis never move it back; a ticket that failed or that
+another poller held is read again next cycle. The per-ticket cursors above still
+decide what is posted, so reading a ticket twice posts nothing twice. Internal
+notes (`Conversation.public` False) are never posted into the thread.
+
 Changes made with the card's buttons are recorded by the desk
 (`store.remember_ticket_state`) and not announced again; a poll that read the
 helpdesk between the helpdesk write and that record (one helpdesk round trip)
@@ -63,10 +74,11 @@ from bot.gateway import (
     Unauthorized,
     Unavailable,
 )
+from bot.gateway.base import ChangeFeed
 from bot.log_context import log_ids
 from bot.runtime.settings import Settings
 from bot.slack.render import render
-from bot.store import Store, ThreadRef
+from bot.store import Store, ThreadRef, is_unreachable
 from bot.sync.rate import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -83,6 +95,15 @@ SECTIONS_PER_MESSAGE = 4
 MAX_SECTIONS = 20
 #: helpdesk errors after which a poll is tried again next time instead of going on
 TRANSIENT = (Unavailable, OutcomeUnknown, Unauthorized)
+
+
+@dataclass(frozen=True)
+class FeedStep:
+    """One read of the change feed: from `old` to `new`, and the tickets it named."""
+
+    old: str | None
+    new: str
+    changed: set[str] | None
 
 
 @dataclass
@@ -160,8 +181,11 @@ class Poller:
                 log.log(
                     logging.INFO if report.eventful else logging.DEBUG, "poll cycle: %s", report
                 )
-            except Exception:
-                log.exception("a poll cycle failed")
+            except Exception as exc:
+                if is_unreachable(exc):
+                    self.store.outage.failed(exc)  # one log line per outage
+                else:
+                    log.exception("a poll cycle failed")
             stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
 
     def poll_once(self) -> PollReport:
@@ -170,20 +194,63 @@ class Poller:
         caps = self.gateway.capabilities
         if not caps.ticket_detail or not (caps.conversations_in or caps.status_in):
             return report  # nothing the helpdesk says can come back
-        due = self._due_tickets(self._cycle, report)
+        feed = None
+        if caps.change_feed and isinstance(self.gateway, ChangeFeed):
+            feed = self._read_feed(self.gateway, report)
+            if feed is None:
+                return report  # no answer from the helpdesk: the next cycle asks again
+        changed = None
+        if feed is not None:  # no cursor yet: every linked ticket once, closed ones too
+            changed = feed.changed if feed.changed is not None else self.store.tickets_to_poll()
+        due = self._due_tickets(self._cycle, report, changed)
         self._cycle += 1
         with ThreadPoolExecutor(self.workers, thread_name_prefix="poller") as pool:
             for one in pool.map(self._poll_leased, due):
                 report.add(one)
+        if feed is not None:
+            self._advance_feed(feed, report)
         return report
 
-    def _due_tickets(self, cycle: int, report: PollReport) -> list[str]:
-        """Open tickets; closed ones every `closed_every`-th cycle (staggered); retire old."""
+    # --- the change feed ------------------------------------------------------------
+
+    def _read_feed(self, gateway: ChangeFeed, report: PollReport) -> FeedStep | None:
+        """Which linked tickets changed (`changed` None: no cursor yet, so every ticket is
+        due once); None when the helpdesk did not answer or the poller is stopping."""
+        old = self.store.feed_cursor()
+        try:
+            answer = self._request(report, lambda: gateway.changes_since(old))
+        except GatewayError as exc:
+            report.errors += 1
+            log.warning("reading the helpdesk's changes failed: %s", _reason(exc))
+            return None
+        if answer is None:
+            return None
+        new, changed = answer
+        return FeedStep(old, new, None if old is None else set(changed))
+
+    def _advance_feed(self, feed: FeedStep, report: PollReport) -> None:
+        """Past this cycle's changes only when every changed ticket was read here: a
+        ticket that failed, or that another poller holds, is read again next cycle."""
+        if report.errors or report.leased_elsewhere or self._stop.is_set():
+            return
+        if feed.new != feed.old:
+            self.store.advance_feed_cursor(feed.old, feed.new)
+
+    def _due_tickets(
+        self, cycle: int, report: PollReport, changed: set[str] | None = None
+    ) -> list[str]:
+        """With a change feed: the changed tickets, and those never seen. Without: open
+        tickets; closed ones every `closed_every`-th cycle (staggered); retire old."""
         ticket_ids = sorted(self.store.tickets_to_poll(), key=_order)
         now = self._clock()
         due = []
         for ticket_id, state in zip(ticket_ids, self.store.poll_states(ticket_ids), strict=True):
-            if not state.get("closed_at"):  # set while the status is of kind closed
+            if changed is not None:
+                if ticket_id in changed or not state:
+                    due.append(ticket_id)
+                else:
+                    report.resting += 1
+            elif not state.get("closed_at"):  # set while the status is of kind closed
                 due.append(ticket_id)
             elif now - float(state.get("closed_at") or now) > self.closed_retention:
                 self.store.retire_from_polling(ticket_id)

@@ -118,8 +118,9 @@ class OutboxWorker:
                     self._take_over_idle()
                     next_claim = time.monotonic() + self.settings.claim_every
                 self._read_new()
+                self.store.outage.answered()
             except redis.RedisError as exc:
-                log.warning("outbox: Redis failed (%s); trying again", type(exc).__name__)
+                self.store.outage.failed(exc)  # one log line per outage, not one a second
                 stop.wait(1.0)
         for thread in threads:
             thread.join(timeout=5)
@@ -130,7 +131,7 @@ class OutboxWorker:
                 self.store.outbox_ensure_group()
                 return
             except redis.RedisError as exc:
-                log.warning("outbox: Redis failed (%s); trying again", type(exc).__name__)
+                self.store.outage.failed(exc)
                 self._stop.wait(1.0)
 
     def _read_new(self) -> None:
@@ -171,7 +172,7 @@ class OutboxWorker:
             try:
                 self.store.outbox_touch(self.consumer, held)
             except redis.RedisError as exc:
-                log.warning("outbox heartbeat failed: %s", type(exc).__name__)
+                self.store.outage.failed(exc)
 
     # --- one lane ----------------------------------------------------------------
 

@@ -1,4 +1,8 @@
-"""Buttons and selects: on cards, in the modal, in ticket lists."""
+"""Buttons and selects: on cards, in the modal, in ticket lists.
+
+Each listener parses its payload before the ack (no I/O, so the ack is not delayed):
+a malformed payload fails there, and the app's error handler (bot/slack/errors.py)
+answers it with a 200 and one log line instead of a traceback after the ack."""
 
 from __future__ import annotations
 
@@ -18,72 +22,70 @@ from bot.store import ThreadRef
 def _click(action: dict[str, Any], body: dict[str, Any], respond: Respond) -> Click:
     """The card clicked (its ticket is the one linked to it: values and block ids the
     request carries are not trusted), who clicked, and this click's own id."""
-    container = body.get("container", {})
-    card = ThreadRef(container["channel_id"], container["message_ts"])
+    container = body["container"]
+    card = ThreadRef(_text(container["channel_id"]), _text(container["message_ts"]))
     interaction = str(action.get("action_ts") or body.get("trigger_id") or "")
-    return Click(body["user"]["id"], card, respond, interaction)
+    return Click(_text(body["user"]["id"]), card, respond, interaction)
+
+
+def _text(value: object) -> str:
+    """A field Slack sends as a string; anything else is a malformed payload."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
 
 
 def register(app: App, desk: Desk, after_ack: Defer) -> None:
     @app.action(ids.CLOSE)
     @app.action(ids.REOPEN)
     def status(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
-        ack()
         closing = action["action_id"] == ids.CLOSE
-        # parsed after the ack: a malformed payload must not fail the acked request
-        after_ack(lambda: desk.cards.change_status(closing, _click(action, body, respond)))
+        click = _click(action, body, respond)
+        ack()
+        after_ack(lambda: desk.cards.change_status(closing, click))
+
+    @app.action(ids.ASSIGN_ME)
+    def assign(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        after_ack(lambda: desk.cards.assign_to_me(_click(action, body, respond)))
 
     @app.action(ids.PRIORITY_SELECT)
     def priority(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
+        wanted, click = str(action["selected_option"]["value"]), _click(action, body, respond)
         ack()
-        after_ack(
-            lambda: desk.cards.change_priority(
-                str(action["selected_option"]["value"]), _click(action, body, respond)
-            )
-        )
+        after_ack(lambda: desk.cards.change_priority(wanted, click))
 
     @app.action(ids.TAGS_SELECT)
     def tags(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
+        chosen = [str(o["value"]) for o in action.get("selected_options") or []]
+        click = _click(action, body, respond)
         ack()
-        after_ack(
-            lambda: desk.cards.change_tags(
-                [o["value"] for o in action.get("selected_options", [])],
-                _click(action, body, respond),
-            )
-        )
+        after_ack(lambda: desk.cards.change_tags(chosen, click))
 
     @app.action(ids.LIST_PAGE_PREVIOUS)
     @app.action(ids.LIST_PAGE_NEXT)
     def page(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
+        where = json.loads(action["value"])
+        status = str(where["status"]) if where.get("status") else None
+        offset, everyone, user = int(where["offset"]), bool(where.get("all")), body["user"]["id"]
         ack()
-
-        def show_page() -> None:
-            where = json.loads(action["value"])
-            status = str(where["status"]) if where.get("status") else None
-            desk.queries.list_tickets(
-                body["user"]["id"],
-                status,
-                int(where["offset"]),
-                respond,
-                everyone=bool(where.get("all")),
-                replace=True,
+        after_ack(
+            lambda: desk.queries.list_tickets(
+                user, status, offset, respond, everyone=everyone, replace=True
             )
-
-        after_ack(show_page)
+        )
 
     @app.action(ids.LOOKUP_RETRY)
     @app.action(ids.DRAFT_RESTORE)
     def modal_button(ack: Ack, action: dict[str, Any], body: dict[str, Any]) -> None:
-        ack()
         modal = desk.modal
         redo = (
             modal.retry_lookups if action["action_id"] == ids.LOOKUP_RETRY else modal.restore_form
         )
-        after_ack(
-            lambda: redo(
-                body["view"]["id"], ModalContext.load(body["view"].get("private_metadata"))
-            )
-        )
+        view_id = str(body["view"]["id"])
+        context = ModalContext.load(body["view"].get("private_metadata"))
+        ack()
+        after_ack(lambda: redo(view_id, context))
 
     @app.action(ids.CATEGORY_INPUT)
     @app.action(ids.PRIORITY_INPUT)
