@@ -67,6 +67,7 @@ from bot.log_context import log_ids
 from bot.runtime.settings import Settings
 from bot.slack.render import escape_mrkdwn, render
 from bot.store import Store, ThreadRef
+from bot.sync.observe import SyncObserver
 from bot.sync.rate import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -120,8 +121,10 @@ class Poller:
         workers: int = POLL_WORKERS,
         closed_every: int = CLOSED_EVERY,
         clock: Callable[[], float] = time.time,
+        observe: SyncObserver | None = None,
     ) -> None:
         self.gateway = gateway
+        self.observe = observe or SyncObserver()
         self.store = store
         self.slack = slack
         self.cards = cards
@@ -149,6 +152,8 @@ class Poller:
             try:
                 report = self.poll_once()
                 log.info("poll cycle: %s", report)
+                seconds = time.monotonic() - started
+                self.observe.poll_cycle(seconds, report.requests, report.posted, report.changes)
             except Exception:
                 log.exception("a poll cycle failed")
             stop.wait(max(0.0, self.interval - (time.monotonic() - started)))

@@ -1,0 +1,28 @@
+"""A fresh PROMETHEUS_MULTIPROC_DIR for each `serve` start (bot/runtime/metrics.py).
+
+Kept apart from the metrics module: this must run before prometheus_client is imported,
+since prometheus_client chooses its multiprocess mode at import.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextmanager
+def fresh_multiprocess_dir() -> Iterator[str]:
+    """An empty directory named in PROMETHEUS_MULTIPROC_DIR while the block runs, removed
+    after: every gunicorn worker forked inside writes its figures there, and a restart
+    does not count the last run's."""
+    path = tempfile.mkdtemp(prefix="ticket-bot-metrics-")
+    os.environ[MULTIPROC_ENV] = path
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
