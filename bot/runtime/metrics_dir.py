@@ -22,7 +22,10 @@ def fresh_multiprocess_dir() -> Iterator[str]:
     does not count the last run's."""
     path = tempfile.mkdtemp(prefix="ticket-bot-metrics-")
     os.environ[MULTIPROC_ENV] = path
+    creator = os.getpid()
     try:
         yield path
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        # a forked worker leaves through this block too: only the creator removes it
+        if os.getpid() == creator:
+            shutil.rmtree(path, ignore_errors=True)

@@ -206,25 +206,28 @@ class OutboxWorker:
                 raw = entries.get(timeout=0.1)
             except queue.Empty:
                 continue
+            settled = False
             try:
-                self.process(raw)
+                settled = self.process(raw)
             except Exception:
                 log.exception("outbox entry %s: unexpected failure; left pending", raw.id)
             finally:
-                with self._held_lock:
-                    self._held.discard(raw.id)
+                if settled or not self._stop.is_set():  # else handed back at the stop
+                    with self._held_lock:
+                        self._held.discard(raw.id)
 
-    def process(self, raw: StreamEntry) -> None:
-        """Deliver one entry: done, retried with backoff, or dead-lettered."""
+    def process(self, raw: StreamEntry) -> bool:
+        """Deliver one entry: done, retried with backoff, or dead-lettered. False when the
+        worker stopped first: the entry is still pending."""
         entry = self.outbox.parse(raw)
         if entry is None:
-            return
+            return True
         if self._stop.is_set():
-            return  # read ahead but not started: handed back with the rest
+            return False  # read ahead but not started
         with log_ids(job_id=entry.id, ticket_id=getattr(entry.job, "ticket_id", None)):
-            self._deliver(entry)
+            return self._deliver(entry)
 
-    def _deliver(self, entry: Entry) -> None:
+    def _deliver(self, entry: Entry) -> bool:
         attempt = self.store.outbox_attempt(entry.id)
         while not self._stop.is_set():
             try:
@@ -232,23 +235,24 @@ class OutboxWorker:
             except RETRYABLE as exc:
                 if self._exhausted(entry, attempt):
                     self._give_up(entry, _reason(exc, attempt))
-                    return
+                    return True
                 log.info("outbox entry %s: attempt %d failed (%s)", entry.id, attempt, exc)
                 self.observe.delivery(entry.job.kind, "retry")
                 if self._stop.wait(self.settings.backoff(attempt)):
-                    return  # stopping: the entry stays pending for the next worker
+                    return False  # stopping: the entry stays pending for the next worker
                 attempt = self.store.outbox_attempt(entry.id)
             except GatewayError as exc:
                 self._give_up(entry, explain(exc))
-                return
+                return True
             except Exception:
                 log.exception("outbox entry %s failed", entry.id)
                 self._give_up(entry, "the bot failed on it; an admin can find it in its log.")
-                return
+                return True
             else:
                 self.store.outbox_done(entry.id)
                 self.observe.delivery(entry.job.kind, "delivered")
-                return
+                return True
+        return False
 
     def _exhausted(self, entry: Entry, attempt: int) -> bool:
         too_old = time.time() - entry.enqueued_at >= self.settings.max_age
