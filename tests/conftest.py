@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -15,15 +14,13 @@ import pytest
 import redis
 
 from bot.store import Store
+from tests.support.harness import Harness, running_bot
+from tests.support.processes import free_port
+
+__all__ = ["free_port"]  # also imported from here by older callers
 
 #: fixtures of the real helpdesk servers the tests start (tests/servers/)
 pytest_plugins = ["tests.support.server_django_helpdesk"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -75,27 +72,24 @@ def _wait_for_redis(url: str) -> None:
 
 
 @pytest.fixture()
-def redis_prefix() -> str:
-    return f"test-{uuid.uuid4().hex[:12]}"
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A fresh key prefix for one test; its keys are deleted after it, passed or not."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    with redis.Redis.from_url(redis_url) as client:
+        for key in client.scan_iter(f"{prefix}:*"):
+            client.delete(key)
 
 
 @pytest.fixture()
 def store(redis_url: str, redis_prefix: str) -> Iterator[Store]:
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    store = Store(client, redis_prefix)
+    store = Store(redis.Redis.from_url(redis_url, decode_responses=True), redis_prefix)
     yield store
     store.close()
-    for key in client.scan_iter(f"{redis_prefix}:*"):
-        client.delete(key)
 
 
 @pytest.fixture()
-def live(redis_url: str, redis_prefix: str) -> Iterator[object]:
+def live(redis_url: str, redis_prefix: str) -> Iterator[Harness]:
     """The bot serving HTTP against fake Slack, the fake Epixel helpdesk and real Redis."""
-    from tests.support.harness import running_bot
-
     with running_bot(redis_url, redis_prefix) as harness:
         yield harness
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(f"{redis_prefix}:*"):
-        client.delete(key)

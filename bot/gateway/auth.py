@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
 
 import httpx
+
+from bot.gateway.common import json_body
+from bot.gateway.errors import Unauthorized
+from bot.gateway.http import HttpTransport
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -63,3 +70,54 @@ def send_renewing(
     if refused(response):
         response = send(token.renew(sent_with))
     return response
+
+
+class LoginOrToken:
+    """A bearer token that is given, or obtained by logging in with a username and a
+    password (a JSON POST of both), shared by threads. With both, the token is used first
+    and a refused one leads to one new login."""
+
+    def __init__(
+        self,
+        http: HttpTransport,
+        path: str,
+        token_in: Callable[[Any], Any],
+        *,
+        token: str | None,
+        username: str | None,
+        password: str | None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if not token and not (username and password):
+            raise ValueError("LoginOrToken needs a token, or a username and a password")
+        self._http = http
+        self._path = path
+        self._token_in = token_in
+        self._credentials = {"username": username, "password": password}
+        self._headers = dict(headers or {})
+        self.token: SharedToken[str] = SharedToken(
+            lambda _old: self._login(), lambda access: access, initial=token or None
+        )
+
+    def send(
+        self, send: Callable[[str], httpx.Response], refused: Callable[[httpx.Response], bool]
+    ) -> httpx.Response:
+        """`send_renewing`, logging in again only when a username and password are set."""
+        return send_renewing(
+            self.token, send, lambda response: self._can_login() and refused(response)
+        )
+
+    def _can_login(self) -> bool:
+        return bool(self._credentials["username"] and self._credentials["password"])
+
+    def _login(self) -> str:
+        response = self._http.request(
+            "POST", self._path, idempotent=True, headers=self._headers, json=self._credentials
+        )
+        token = self._token_in(json_body(response))
+        if response.status_code != 200 or not isinstance(token, str) or not token:
+            raise Unauthorized(
+                f"POST {self._path}: the helpdesk refused the login (HTTP {response.status_code})"
+            )
+        log.debug("logged in to the helpdesk")
+        return token

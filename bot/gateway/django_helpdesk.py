@@ -30,8 +30,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.gateway.common import (
+    Connection,
+    Problem,
+    check_page,
+    create_unknown,
+    json_body,
+    reference_line,
+    text_problems,
+    with_footer,
+)
 from bot.gateway.errors import (
     GatewayError,
     NotFound,
@@ -58,7 +69,6 @@ from bot.gateway.models import (
     TicketPage,
     TicketStatus,
 )
-from bot.runtime.settings import ConfigError, Settings, load_section, problem
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +130,17 @@ class DjangoHelpdeskSettings(BaseSettings):
     #: file name extensions the helpdesk takes (its HELPDESK_VALID_EXTENSIONS)
     extensions: str = DEFAULT_EXTENSIONS
 
+    @field_validator("queues")
+    @classmethod
+    def _queues(cls, value: str) -> str:
+        if not parse_pairs(value, "queue"):
+            raise ValueError("no queue")
+        return value
+
+    @property
+    def queue_names(self) -> dict[int, str]:
+        return parse_pairs(self.queues, "queue")
+
 
 class DjangoHelpdeskGateway:
     name: str = "django-helpdesk"
@@ -145,20 +166,18 @@ class DjangoHelpdeskGateway:
         self,
         base_url: str,
         token: str,
-        queues: Mapping[int, str],
         *,
-        extensions: str = DEFAULT_EXTENSIONS,
+        settings: DjangoHelpdeskSettings,
         max_download_bytes: int = MAX_DOWNLOAD_BYTES,
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        if not queues:
-            raise ValueError("DjangoHelpdeskGateway needs at least one queue")
         self._http = HttpTransport(base_url, timeouts=timeouts, retry=retry, transport=transport)
         self._headers = {"Authorization": f"Token {token}", "Accept": "application/json"}
-        self._queues = dict(queues)
-        self._extensions = {e.strip().lower() for e in extensions.split(",") if e.strip()}
+        self.settings = settings
+        self._queues = settings.queue_names
+        self._extensions = {e.strip().lower() for e in settings.extensions.split(",") if e.strip()}
         self._max_download = max_download_bytes
         site = urlsplit(base_url)
         self._origin = (site.scheme, site.netloc)
@@ -169,24 +188,19 @@ class DjangoHelpdeskGateway:
             follow_redirects=False,
         )
 
+    @staticmethod
+    def connection_problems(connection: Connection) -> list[Problem]:
+        """A staff user's DRF token; no API key, no login."""
+        if connection.token:
+            return []
+        return [Problem("TICKET_API_TOKEN", "is required: a staff user's DRF token")]
+
     @classmethod
-    def from_settings(
-        cls, settings: Settings, section: DjangoHelpdeskSettings | None = None
+    def connect(
+        cls, connection: Connection, settings: DjangoHelpdeskSettings
     ) -> DjangoHelpdeskGateway:
-        problems = credential_problems(settings)
-        section = section or load_section(DjangoHelpdeskSettings)
-        try:
-            queues = parse_pairs(section.queues, "queue")
-        except ValueError:
-            problems.append(problem("DJANGO_HELPDESK_QUEUES", "is malformed"))
-        if problems or settings.TICKET_API_TOKEN is None:
-            raise ConfigError(problems)
-        return cls(
-            settings.TICKET_API_URL,
-            settings.TICKET_API_TOKEN.get_secret_value(),
-            queues,
-            extensions=section.extensions,
-        )
+        connection.check(cls.connection_problems(connection))
+        return cls(connection.base_url, connection.token or "", settings=settings)
 
     # -- reads ---------------------------------------------------------------
 
@@ -228,8 +242,7 @@ class DjangoHelpdeskGateway:
     ) -> TicketPage:
         """Newest first. The API pages by id ascending and filters by status alone, so the
         page is read from the end; `subject` and `category_id` filter the page read."""
-        if offset < 0 or limit < 1:
-            raise ValueError("offset must be >= 0 and limit >= 1")
+        check_page(offset, limit)
         params = {"page_size": str(limit)}
         wanted = _status_filter(status)
         if wanted:
@@ -283,7 +296,7 @@ class DjangoHelpdeskGateway:
         form: dict[str, Any] = {
             "queue": int(new.category_id) if new.category_id else next(iter(self._queues)),
             "title": new.subject.strip(),
-            "description": _description_with_footer(new),
+            "description": with_footer(new.description.strip(), new),
             "priority": int(new.priority.id if new.priority else DEFAULT_PRIORITY),
         }
         if new.requester is not None and new.requester.email:
@@ -397,17 +410,10 @@ class DjangoHelpdeskGateway:
     # -- checks before sending -----------------------------------------------
 
     def _check_new_ticket(self, new: NewTicket) -> None:
-        problems = self._attachment_problems(new.attachment)
-        subject = new.subject.strip()
-        if not subject:
-            problems["subject"] = ["The subject may not be blank."]
-        elif len(subject) > MAX_SUBJECT_CHARS:
-            problems["subject"] = [
-                f"The subject has {len(subject)} characters; at most {MAX_SUBJECT_CHARS} "
-                "are allowed."
-            ]
-        if not new.description.strip():
-            problems["description"] = ["The description may not be blank."]
+        problems = {
+            **self._attachment_problems(new.attachment),
+            **text_problems(new, MAX_SUBJECT_CHARS),
+        }
         if new.category_id is not None and (
             not new.category_id.isdigit() or int(new.category_id) not in self._queues
         ):
@@ -435,7 +441,7 @@ class DjangoHelpdeskGateway:
         # Never resent: look once among the newest tickets for the reference only this
         # create can have written.
         if reference:
-            marker = f"Reference: {reference}"
+            marker = reference_line(reference)
             try:
                 newest = self.list_tickets(limit=LOOKUP_ROWS).tickets
             except GatewayError:
@@ -444,10 +450,7 @@ class DjangoHelpdeskGateway:
                 if marker in ticket.description:
                     log.info("ambiguous create resolved: reference %s found", reference)
                     return ticket
-        raise OutcomeUnknown(
-            f"{exc.message}; the ticket may or may not exist"
-            + (f" (reference {reference})" if reference else "")
-        ) from None
+        raise create_unknown(exc, f"reference {reference}" if reference else None) from None
 
     # -- transport -------------------------------------------------------------
 
@@ -467,7 +470,7 @@ class DjangoHelpdeskGateway:
         response = self._http.request(
             method, path, idempotent=idempotent, headers=self._headers, **kwargs
         )
-        body = _json(response)
+        body = json_body(response)
         if response.status_code >= 400:
             raise _error(method, path, response.status_code, body)
         if not isinstance(body, dict):
@@ -497,13 +500,6 @@ class DjangoHelpdeskGateway:
                 return b"".join(chunks)
         except httpx.TransportError as exc:
             raise Unavailable(f"{where}: transport error ({type(exc).__name__})") from None
-
-
-def credential_problems(settings: Settings) -> list[str]:
-    """The django-helpdesk backend needs a staff user's DRF token."""
-    if settings.TICKET_API_TOKEN:
-        return []
-    return [problem("TICKET_API_TOKEN", "is required: a staff user's DRF token")]
 
 
 # -- helpers ----------------------------------------------------------------------
@@ -536,31 +532,10 @@ def _is_own_status_note(followup: Mapping[str, Any]) -> bool:
     )
 
 
-def _description_with_footer(new: NewTicket) -> str:
-    lines = [new.description.strip()]
-    if new.requester is not None or new.reference:
-        lines += ["", "--"]
-    if new.requester is not None:
-        who = new.requester.name
-        if new.requester.email:
-            who += f" <{new.requester.email}>"
-        lines.append(f"Requested by {who} via Slack")
-    if new.reference:
-        lines.append(f"Reference: {new.reference}")
-    return "\n".join(lines)
-
-
 def _files(field: str, attachment: FileUpload | None) -> dict[str, tuple[str, bytes, str]] | None:
     if attachment is None:
         return None
     return {field: (attachment.filename, attachment.content, attachment.content_type)}
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
 
 
 def _results(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -15,7 +15,17 @@ from typing import Any
 
 import httpx
 
-from bot.gateway.auth import SharedToken, send_renewing
+from bot.gateway.auth import LoginOrToken
+from bot.gateway.common import (
+    Connection,
+    Problem,
+    check_page,
+    create_unknown,
+    json_body,
+    reference_line,
+    text_problems,
+    with_footer,
+)
 from bot.gateway.errors import (
     GatewayError,
     InvalidState,
@@ -45,7 +55,6 @@ from bot.gateway.models import (
     TicketPage,
     TicketStatus,
 )
-from bot.runtime.settings import ConfigError, Settings, problem
 
 log = logging.getLogger(__name__)
 
@@ -111,33 +120,32 @@ class EpixelGateway:
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        if not token and not (username and password):
-            raise ValueError("EpixelGateway needs a token, or a username and a password")
-        self._http = HttpTransport(
-            base_url,
-            timeouts=timeouts,
-            retry=retry,
-            transport=transport,
-        )
+        self._http = HttpTransport(base_url, timeouts=timeouts, retry=retry, transport=transport)
         self._api_key = api_key
-        self._username = username
-        self._password = password
-        self._token: SharedToken[str] = SharedToken(
-            lambda _old: self._login(), lambda access: access, initial=token or None
+        self._auth = LoginOrToken(
+            self._http,
+            LOGIN,
+            lambda body: body.get("access") if isinstance(body, dict) else None,
+            token=token,
+            username=username,
+            password=password,
+            headers={"apikey": api_key},
         )
 
+    @staticmethod
+    def connection_problems(connection: Connection) -> list[Problem]:
+        return connection.missing("api_key") + connection.token_or_login()
+
     @classmethod
-    def from_settings(cls, settings: Settings) -> EpixelGateway:
-        problems = credential_problems(settings)
-        if problems or settings.TICKET_API_KEY is None:
-            raise ConfigError(problems)
-        token, password = settings.TICKET_API_TOKEN, settings.TICKET_API_PASSWORD
+    def connect(cls, connection: Connection) -> EpixelGateway:
+        """No settings of its own: the credentials are all it needs."""
+        connection.check(cls.connection_problems(connection))
         return cls(
-            settings.TICKET_API_URL,
-            settings.TICKET_API_KEY.get_secret_value(),
-            token=token.get_secret_value() if token else None,
-            username=settings.TICKET_API_USERNAME,
-            password=password.get_secret_value() if password else None,
+            connection.base_url,
+            connection.api_key or "",
+            token=connection.token,
+            username=connection.username,
+            password=connection.password,
         )
 
     # -- reads ---------------------------------------------------------------
@@ -179,8 +187,7 @@ class EpixelGateway:
         offset: int = 0,
         limit: int = 10,
     ) -> TicketPage:
-        if offset < 0 or limit < 1:
-            raise ValueError("offset must be >= 0 and limit >= 1")
+        check_page(offset, limit)
         # One row more than asked tells whether another page exists.
         params = {"offset": str(offset), "limit": str(limit + 1)}
         if status is not None:
@@ -218,7 +225,7 @@ class EpixelGateway:
         path = f"support/ticket/download/{attachment_id}/"
         response = self._send("GET", path, idempotent=True)
         if response.status_code >= 400:
-            raise _error("GET", path, response.status_code, _json(response), {})
+            raise _error("GET", path, response.status_code, json_body(response), {})
         return FileUpload(
             filename=_filename(response.headers.get("content-disposition"))
             or f"attachment-{attachment_id}",
@@ -230,7 +237,7 @@ class EpixelGateway:
 
     def create_ticket(self, new: NewTicket) -> Ticket:
         _check_new_ticket(new)
-        subject, comment = new.subject.strip(), _comment_with_footer(new)
+        subject, comment = new.subject.strip(), with_footer(new.description.strip(), new)
         form = {"subject": subject, "comment": comment}
         if new.priority is not None:
             form["priority"] = PRIORITY_IDS[new.priority.id]
@@ -329,17 +336,14 @@ class EpixelGateway:
             if found is not None:
                 log.info("ambiguous create resolved: reference %s found", reference)
                 return found
-        raise OutcomeUnknown(
-            f"{exc.message}; the ticket may or may not exist"
-            + (f" (reference {reference})" if reference else "")
-        ) from None
+        raise create_unknown(exc, f"reference {reference}" if reference else None) from None
 
     def _find_created(
         self, subject: str, reference: str | None, *, same_comment: str | None
     ) -> Ticket | None:
         newest_first = self.list_tickets(subject=subject, limit=LOOKUP_ROWS).tickets
         if reference:
-            marker = f"Reference: {reference}"
+            marker = reference_line(reference)
             for ticket in newest_first:
                 if marker in ticket.description:
                     return ticket
@@ -362,7 +366,7 @@ class EpixelGateway:
     ) -> dict[str, Any]:
         """Send, raise the mapped error if refused, return the envelope's `data`."""
         response = self._send(method, path, idempotent=idempotent, **kwargs)
-        body = _json(response)
+        body = json_body(response)
         status = _effective_status(response.status_code, body)
         if status >= 400:
             raise _error(method, path, status, body, fields or {})
@@ -372,71 +376,22 @@ class EpixelGateway:
     def _send(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> httpx.Response:
         # A 401 is answered before the view runs, so resending cannot duplicate a write.
         # The token refresh endpoint is not documented; logging in again is.
-        return send_renewing(
-            self._token,
+        return self._auth.send(
             lambda token: self._http.request(
                 method, path, idempotent=idempotent, headers=self._headers(token), **kwargs
             ),
-            lambda response: (
-                response.status_code == 401 and self._can_login() and not _is_limit(response)
-            ),
+            lambda response: response.status_code == 401 and not _is_limit(response),
         )
 
     def _headers(self, token: str) -> dict[str, str]:
         return {"apikey": self._api_key, "Authorization": f"Bearer {token}"}
-
-    def _can_login(self) -> bool:
-        return bool(self._username and self._password)
-
-    def _login(self) -> str:
-        credentials = {"username": self._username, "password": self._password}
-        response = self._http.request(
-            "POST", LOGIN, idempotent=True, headers={"apikey": self._api_key}, json=credentials
-        )
-        body = _json(response)
-        access = body.get("access") if isinstance(body, dict) else None
-        if response.status_code != 200 or not isinstance(access, str) or not access:
-            raise Unauthorized(
-                f"POST {LOGIN}: the helpdesk refused the login (HTTP {response.status_code})"
-            )
-        log.debug("logged in to the helpdesk")
-        return access
-
-
-def credential_problems(settings: Settings) -> list[str]:
-    """One line per missing variable the epixel backend needs."""
-    problems = [] if settings.TICKET_API_KEY else [problem("TICKET_API_KEY")]
-    if settings.TICKET_API_TOKEN:
-        return problems
-    username, password = settings.TICKET_API_USERNAME, settings.TICKET_API_PASSWORD
-    if username and not password:
-        problems.append(problem("TICKET_API_PASSWORD"))
-    elif password and not username:
-        problems.append(problem("TICKET_API_USERNAME"))
-    elif not username and not password:
-        problems.append(
-            problem(
-                "TICKET_API_TOKEN",
-                "is required unless TICKET_API_USERNAME and TICKET_API_PASSWORD are set",
-            )
-        )
-    return problems
 
 
 # -- checks before sending ----------------------------------------------------
 
 
 def _check_new_ticket(new: NewTicket) -> None:
-    problems = _attachment_problems(new.attachment)
-    subject = new.subject.strip()
-    if not subject:
-        problems["subject"] = ["The subject may not be blank."]
-    elif len(subject) > MAX_SUBJECT_CHARS:
-        problems["subject"] = [
-            f"The subject has {len(subject)} characters; at most {MAX_SUBJECT_CHARS} are allowed."
-        ]
-    if not new.description.strip():
-        problems["description"] = ["The description may not be blank."]
+    problems = {**_attachment_problems(new.attachment), **text_problems(new, MAX_SUBJECT_CHARS)}
     if problems:
         raise ValidationFailed(problems)
 
@@ -447,21 +402,6 @@ def _attachment_problems(attachment: FileUpload | None) -> dict[str, list[str]]:
     return {"attachment": ["The file is too big: the helpdesk accepts at most 2 MiB."]}
 
 
-def _comment_with_footer(new: NewTicket) -> str:
-    lines = [new.description.strip()]
-    if new.requester is not None or new.reference:
-        lines.append("")
-        lines.append("--")
-    if new.requester is not None:
-        who = new.requester.name
-        if new.requester.email:
-            who += f" <{new.requester.email}>"
-        lines.append(f"Requested by {who} via Slack")
-    if new.reference:
-        lines.append(f"Reference: {new.reference}")
-    return "\n".join(lines)
-
-
 def _files(attachment: FileUpload | None) -> dict[str, tuple[str, bytes, str]] | None:
     if attachment is None:
         return None
@@ -469,13 +409,6 @@ def _files(attachment: FileUpload | None) -> dict[str, tuple[str, bytes, str]] |
 
 
 # -- reading answers ------------------------------------------------------------
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
 
 
 def _effective_status(http_status: int, body: Any) -> int:

@@ -37,6 +37,16 @@ import jinja2
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.gateway.common import (
+    Connection,
+    Problem,
+    check_page,
+    create_unknown,
+    footer_lines,
+    json_body,
+    reference_line,
+    text_problems,
+)
 from bot.gateway.errors import (
     GatewayError,
     NotFound,
@@ -62,7 +72,6 @@ from bot.gateway.models import (
     TicketPage,
     TicketStatus,
 )
-from bot.runtime.settings import ConfigError, Settings, load_section, problem
 
 log = logging.getLogger(__name__)
 
@@ -133,14 +142,14 @@ class GetflySettings(BaseSettings):
         return value
 
 
-def capabilities_for(section: GetflySettings) -> Capabilities:
+def capabilities_for(settings: GetflySettings) -> Capabilities:
     return Capabilities(
         categories=True,
         priorities=False,
         priority_change=False,
         tags=False,
         status_change=True,
-        status_in=section.read_status,
+        status_in=settings.read_status,
         ticket_list=True,
         ticket_detail=True,
         conversations_out=False,
@@ -158,8 +167,8 @@ class GetflyGateway:
         self,
         base_url: str,
         api_key: str,
-        section: GetflySettings,
         *,
+        settings: GetflySettings,
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
@@ -168,33 +177,23 @@ class GetflyGateway:
     ) -> None:
         if not api_key:
             raise ValueError("GetflyGateway needs an API key")
-        self._http = HttpTransport(
-            base_url,
-            timeouts=timeouts,
-            retry=retry,
-            transport=transport,
-        )
+        self._http = HttpTransport(base_url, timeouts=timeouts, retry=retry, transport=transport)
         self._api_key = api_key
-        self.section = section
-        self.capabilities = capabilities_for(section)
+        self.settings = settings
+        self.capabilities = capabilities_for(settings)
         self._today = today
         self._clock = clock
         self._categories: tuple[float, list[Category]] | None = None
         self._categories_lock = threading.Lock()
 
+    @staticmethod
+    def connection_problems(connection: Connection) -> list[Problem]:
+        return connection.missing("base_url", "api_key")
+
     @classmethod
-    def from_settings(
-        cls, settings: Settings, section: GetflySettings | None = None
-    ) -> GetflyGateway:
-        problems = credential_problems(settings)
-        if section is None:
-            try:
-                section = load_section(GetflySettings)
-            except ConfigError as exc:
-                problems += exc.problems
-        if problems or section is None or settings.TICKET_API_KEY is None:
-            raise ConfigError(problems)
-        return cls(settings.TICKET_API_URL, settings.TICKET_API_KEY.get_secret_value(), section)
+    def connect(cls, connection: Connection, settings: GetflySettings) -> GetflyGateway:
+        connection.check(cls.connection_problems(connection))
+        return cls(connection.base_url, connection.api_key or "", settings=settings)
 
     # -- reads ---------------------------------------------------------------
 
@@ -224,8 +223,7 @@ class GetflyGateway:
         offset: int = 0,
         limit: int = 10,
     ) -> TicketPage:
-        if offset < 0 or limit < 1:
-            raise ValueError("offset must be >= 0 and limit >= 1")
+        check_page(offset, limit)
         if status is not None and not self.capabilities.status_in:
             raise Unsupported(
                 "Getfly does not say which status a ticket has, so tickets cannot be "
@@ -262,7 +260,7 @@ class GetflyGateway:
                 "Getfly has no ticket categories, and the new-ticket form needs one: "
                 "add a category in Getfly"
             )
-        if self.section.read_status:
+        if self.settings.read_status:
             rows = self._ticket_rows(0, 1)
             if rows and STATUS_FIELD not in rows[0]:
                 problems.append(
@@ -319,7 +317,7 @@ class GetflyGateway:
 
     def set_status(self, ticket_id: str, status: TicketStatus) -> None:
         code = _checked_code(ticket_id, "PUT", TICKET)
-        name = self.section.status_closed if status.is_closed else self.section.status_open
+        name = self.settings.status_closed if status.is_closed else self.settings.status_open
         # Only the code and the one field that changes: PUT replaces what it is given.
         # Setting the same status twice changes nothing, so this write may be retried.
         self._call(
@@ -339,7 +337,7 @@ class GetflyGateway:
         body: dict[str, Any] = {
             "ticket_title": new.subject.strip(),
             "ticket_content": ticket_html(new),
-            "status_name": self.section.status_open,
+            "status_name": self.settings.status_open,
         }
         if category is not None:
             body["cate_name"] = category.name
@@ -347,10 +345,10 @@ class GetflyGateway:
             body["contact_name"] = new.requester.name
             if new.requester.email:
                 body["account_email"] = new.requester.email
-        if self.section.custom_fields:
-            body["custom_fields"] = dict(self.section.custom_fields)
-        if self.section.expected_days is not None:
-            expected = self._today() + timedelta(days=self.section.expected_days)
+        if self.settings.custom_fields:
+            body["custom_fields"] = dict(self.settings.custom_fields)
+        if self.settings.expected_days is not None:
+            expected = self._today() + timedelta(days=self.settings.expected_days)
             body["expected_at"] = expected.isoformat()
         return body
 
@@ -373,9 +371,9 @@ class GetflyGateway:
         if not isinstance(name, str) or not name.strip():
             return Classic.OPEN
         folded = name.strip().casefold()
-        if folded == self.section.status_closed.casefold():
+        if folded == self.settings.status_closed.casefold():
             return Classic.CLOSED
-        if folded == self.section.status_open.casefold():
+        if folded == self.settings.status_open.casefold():
             return Classic.OPEN
         return Classic.PROCESSING
 
@@ -424,7 +422,7 @@ class GetflyGateway:
         # Never resent: look once for the reference, which only this create can have written.
         if reference:
             try:
-                marker = f"Reference: {reference}"
+                marker = reference_line(reference)
                 for row in self._ticket_rows(0, LOOKUP_ROWS):
                     ticket = self._ticket(row)
                     if marker in ticket.description:
@@ -432,10 +430,7 @@ class GetflyGateway:
                         return ticket
             except GatewayError:
                 pass
-        raise OutcomeUnknown(
-            f"{exc.message}; the ticket may or may not exist"
-            + (f" (reference {reference})" if reference else "")
-        ) from None
+        raise create_unknown(exc, f"reference {reference}" if reference else None) from None
 
     # -- transport -------------------------------------------------------------
 
@@ -453,18 +448,12 @@ class GetflyGateway:
         response = self._http.request(
             method, path, idempotent=idempotent, headers=headers, **kwargs
         )
-        body = _json(response)
+        body = json_body(response)
         if response.status_code >= 400:
             raise _error(method, path, response.status_code, body, not_found_on_400)
         if response.status_code != 200 or body is None:
             raise GatewayError(f"{method} {path}: unexpected answer (HTTP {response.status_code})")
         return body
-
-
-def credential_problems(settings: Settings) -> list[str]:
-    """One line per missing variable the getfly backend needs besides its section."""
-    problems = [] if settings.TICKET_API_URL else [problem("TICKET_API_URL")]
-    return problems + ([] if settings.TICKET_API_KEY else [problem("TICKET_API_KEY")])
 
 
 # -- the ticket's HTML ------------------------------------------------------------
@@ -487,9 +476,7 @@ def ticket_html(new: NewTicket) -> str:
     text = new.description.strip().replace("\r\n", "\n")
     paragraphs = [block.split("\n") for block in re.split(r"\n\s*\n", text) if block.strip()]
     template = _html_environment().get_template("getfly_ticket.html.j2")
-    rendered = template.render(
-        paragraphs=paragraphs, requester=new.requester, reference=new.reference
-    )
+    rendered = template.render(paragraphs=paragraphs, footer=footer_lines(new))
     return rendered.strip()
 
 
@@ -532,16 +519,7 @@ def html_to_text(content: str) -> str:
 
 
 def _check_new_ticket(new: NewTicket) -> None:
-    problems: dict[str, list[str]] = {}
-    subject = new.subject.strip()
-    if not subject:
-        problems["subject"] = ["The subject may not be blank."]
-    elif len(subject) > MAX_SUBJECT_CHARS:
-        problems["subject"] = [
-            f"The subject has {len(subject)} characters; at most {MAX_SUBJECT_CHARS} are allowed."
-        ]
-    if not new.description.strip():
-        problems["description"] = ["The description may not be blank."]
+    problems = text_problems(new, MAX_SUBJECT_CHARS)
     if new.attachment is not None:
         problems["attachment"] = [NO_ATTACHMENTS]
     if problems:
@@ -570,13 +548,6 @@ def _matcher(
         )
 
     return wanted
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
 
 
 def _rows(body: Any) -> list[Mapping[str, Any]]:

@@ -26,7 +26,15 @@ import httpx
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.gateway.auth import SharedToken, send_renewing
+from bot.gateway.auth import LoginOrToken
+from bot.gateway.common import (
+    Connection,
+    Problem,
+    check_page,
+    json_body,
+    text_problems,
+    with_footer,
+)
 from bot.gateway.errors import (
     GatewayError,
     NotFound,
@@ -50,7 +58,6 @@ from bot.gateway.models import (
     TicketPage,
     TicketStatus,
 )
-from bot.runtime.settings import ConfigError, Settings, load_section, problem
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +107,7 @@ IDS_HINT = (
 )
 
 
-class IspcrmConfig(BaseSettings):
+class IspcrmSettings(BaseSettings):
     """The ids ISPCRM's CreateTicket needs and the API cannot list; `ISPCRM_<NAME>`."""
 
     model_config = SettingsConfigDict(env_prefix="ISPCRM_", env_file=".env", extra="ignore")
@@ -149,8 +156,8 @@ class IspcrmGateway:
     def __init__(
         self,
         base_url: str,
-        config: IspcrmConfig,
         *,
+        settings: IspcrmSettings,
         token: str | None = None,
         username: str | None = None,
         password: str | None = None,
@@ -158,39 +165,27 @@ class IspcrmGateway:
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        if not token and not (username and password):
-            raise ValueError("IspcrmGateway needs a token, or a username and a password")
-        self._http = HttpTransport(
-            base_url,
-            timeouts=timeouts,
-            retry=retry,
-            transport=transport,
-        )
-        self.config = config
-        self._priority_ids = config.priority_map()
-        self._username = username
-        self._password = password
-        self._token: SharedToken[str] = SharedToken(
-            lambda _old: self._login(), lambda access: access, initial=token or None
+        self._http = HttpTransport(base_url, timeouts=timeouts, retry=retry, transport=transport)
+        self.settings = settings
+        self._priority_ids = settings.priority_map()
+        self._auth = LoginOrToken(
+            self._http, LOGIN, _login_token, token=token, username=username, password=password
         )
 
+    @staticmethod
+    def connection_problems(connection: Connection) -> list[Problem]:
+        """No API key: a subscriber's token, or the subscriber's login."""
+        return connection.missing("base_url") + connection.token_or_login()
+
     @classmethod
-    def from_settings(cls, settings: Settings) -> IspcrmGateway:
-        problems = [] if settings.TICKET_API_URL else [problem("TICKET_API_URL")]
-        problems += credential_problems(settings)
-        try:
-            config = load_section(IspcrmConfig)
-        except ConfigError as exc:
-            problems += exc.problems
-        if problems:
-            raise ConfigError(problems)
-        token, password = settings.TICKET_API_TOKEN, settings.TICKET_API_PASSWORD
+    def connect(cls, connection: Connection, settings: IspcrmSettings) -> IspcrmGateway:
+        connection.check(cls.connection_problems(connection))
         return cls(
-            settings.TICKET_API_URL,
-            config,
-            token=token.get_secret_value() if token else None,
-            username=settings.TICKET_API_USERNAME,
-            password=password.get_secret_value() if password else None,
+            connection.base_url,
+            settings=settings,
+            token=connection.token,
+            username=connection.username,
+            password=connection.password,
         )
 
     # -- reads ---------------------------------------------------------------
@@ -213,8 +208,7 @@ class IspcrmGateway:
         offset: int = 0,
         limit: int = 10,
     ) -> TicketPage:
-        if offset < 0 or limit < 1:
-            raise ValueError("offset must be >= 0 and limit >= 1")
+        check_page(offset, limit)
         # The endpoint takes no filter and no paging: both happen here.
         tickets = self._all_tickets()
         if status is not None:
@@ -305,11 +299,7 @@ class IspcrmGateway:
     # -- creating ------------------------------------------------------------------
 
     def _create_body(self, new: NewTicket) -> tuple[dict[str, Any], PriorityLevel]:
-        problems: dict[str, list[str]] = {}
-        if not new.subject.strip():
-            problems["subject"] = ["The subject may not be blank."]
-        if not new.description.strip():
-            problems["description"] = ["The description may not be blank."]
+        problems = text_problems(new)
         category = (new.category_id or "").strip()
         if not category.isdigit():
             problems["category"] = ["Choose a category (an ISPCRM ticket subject)."]
@@ -322,10 +312,10 @@ class IspcrmGateway:
             raise ValidationFailed(problems)
         body = {
             "subject_id": int(category),
-            "type_id": self.config.type_id,
-            "status_id": self.config.status_id,
+            "type_id": self.settings.type_id,
+            "status_id": self.settings.status_id,
             "priority_id": self._priority_ids[priority],
-            "group_id": self.config.group_id,
+            "group_id": self.settings.group_id,
             "message": compose_message(new),
         }
         return body, priority
@@ -381,7 +371,7 @@ class IspcrmGateway:
     ) -> Any:
         """Send, raise the mapped error if refused, return the envelope's `data`."""
         response = self._send(method, path, idempotent=idempotent, **kwargs)
-        body = _json(response)
+        body = json_body(response)
         failed = isinstance(body, Mapping) and body.get("success") is False
         if response.status_code >= 400 or failed:
             status = response.status_code if response.status_code >= 400 else 400
@@ -390,64 +380,17 @@ class IspcrmGateway:
 
     def _send(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> httpx.Response:
         # Both refusals come before anything is done, so resending cannot duplicate.
-        return send_renewing(
-            self._token,
+        return self._auth.send(
             lambda token: self._http.request(
                 method, path, idempotent=idempotent, headers=_bearer(token), **kwargs
             ),
-            lambda response: self._can_login() and _wants_login(response),
+            _wants_login,
         )
-
-    def _can_login(self) -> bool:
-        return bool(self._username and self._password)
-
-    def _login(self) -> str:
-        credentials = {"username": self._username, "password": self._password}
-        response = self._http.request("POST", LOGIN, idempotent=True, json=credentials)
-        body = _json(response)
-        token = body.get("token") if isinstance(body, Mapping) else None
-        if token is None and isinstance(body, Mapping) and isinstance(body.get("data"), Mapping):
-            token = body["data"].get("token")
-        if response.status_code != 200 or not isinstance(token, str) or not token:
-            raise Unauthorized(
-                f"POST {LOGIN}: the helpdesk refused the login (HTTP {response.status_code})"
-            )
-        log.debug("logged in to the helpdesk")
-        return token
-
-
-def credential_problems(settings: Settings) -> list[str]:
-    """One line per missing credential the ispcrm backend needs."""
-    if settings.TICKET_API_TOKEN:
-        return []
-    username, password = settings.TICKET_API_USERNAME, settings.TICKET_API_PASSWORD
-    if username and not password:
-        return [problem("TICKET_API_PASSWORD")]
-    if password and not username:
-        return [problem("TICKET_API_USERNAME")]
-    if not username and not password:
-        return [
-            problem(
-                "TICKET_API_TOKEN",
-                "is required unless TICKET_API_USERNAME and TICKET_API_PASSWORD are set",
-            )
-        ]
-    return []
 
 
 def compose_message(new: NewTicket) -> str:
     """ISPCRM tickets have no title: the subject is the message's first line."""
-    lines = [new.subject.strip(), "", new.description.strip()]
-    if new.requester is not None or new.reference:
-        lines += ["", "--"]
-    if new.requester is not None:
-        who = new.requester.name
-        if new.requester.email:
-            who += f" <{new.requester.email}>"
-        lines.append(f"Requested by {who} via Slack")
-    if new.reference:
-        lines.append(f"Reference: {new.reference}")
-    return "\n".join(lines)
+    return with_footer(f"{new.subject.strip()}\n\n{new.description.strip()}", new)
 
 
 # -- reading answers ------------------------------------------------------------
@@ -457,11 +400,12 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", "Accept": "application/json"}
 
 
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
+def _login_token(body: Any) -> Any:
+    """`{"token": …}`, or the same inside `data`."""
+    if not isinstance(body, Mapping):
         return None
+    token, data = body.get("token"), body.get("data")
+    return data.get("token") if token is None and isinstance(data, Mapping) else token
 
 
 def _said(body: Any) -> str:
@@ -472,7 +416,9 @@ def _said(body: Any) -> str:
 def _wants_login(response: httpx.Response) -> bool:
     if response.status_code == 401:
         return True
-    return response.status_code == 404 and SUBSCRIBER_NOT_FOUND in _said(_json(response)).lower()
+    return (
+        response.status_code == 404 and SUBSCRIBER_NOT_FOUND in _said(json_body(response)).lower()
+    )
 
 
 def _rows(data: Any, where: str) -> list[Mapping[str, Any]]:

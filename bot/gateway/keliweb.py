@@ -31,6 +31,15 @@ from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.gateway.auth import SharedToken, send_renewing
+from bot.gateway.common import (
+    Connection,
+    Problem,
+    create_unknown,
+    json_body,
+    requester_label,
+    text_problems,
+    with_footer,
+)
 from bot.gateway.errors import (
     GatewayError,
     InvalidState,
@@ -59,7 +68,6 @@ from bot.gateway.models import (
     TicketStatus,
 )
 from bot.gateway.php import encode_attachments, encode_custom_fields
-from bot.runtime.settings import ConfigError, Settings, load_section, problem
 
 log = logging.getLogger(__name__)
 
@@ -143,17 +151,6 @@ class KeliwebSettings(BaseSettings):
         return parse_pairs(self.custom_fields, "custom fields")
 
 
-def credential_problems(settings: Settings) -> list[str]:
-    """One line per missing variable the keliweb backend needs."""
-    needed = {
-        "TICKET_API_CLIENT_ID": settings.TICKET_API_CLIENT_ID,
-        "TICKET_API_CLIENT_SECRET": settings.TICKET_API_CLIENT_SECRET,
-        "TICKET_API_USERNAME": settings.TICKET_API_USERNAME,
-        "TICKET_API_PASSWORD": settings.TICKET_API_PASSWORD,
-    }
-    return [problem(name) for name, value in needed.items() if not value]
-
-
 def site_root(api_url: str) -> str:
     """The URL the OAuth endpoint hangs from: everything before `/api/v2/`, else the origin."""
     parts = urlsplit(api_url)
@@ -201,20 +198,16 @@ class KeliwebGateway:
         self,
         api_url: str,
         *,
+        settings: KeliwebSettings,
         client_id: str,
         client_secret: str,
         username: str,
         password: str,
-        departments: Mapping[int, str],
-        custom_fields: Mapping[int, str] | None = None,
-        requester_field: int | None = None,
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not departments:
-            raise ValueError("KeliwebGateway needs at least one department")
         self._api = HttpTransport(
             api_base(api_url), timeouts=timeouts, retry=retry, transport=transport
         )
@@ -223,9 +216,10 @@ class KeliwebGateway:
         )
         self._client = {"client_id": client_id, "client_secret": client_secret}
         self._login = {"username": username, "password": password}
-        self.departments = dict(departments)
-        self.custom_fields = dict(custom_fields or {})
-        self.requester_field = requester_field
+        self.settings = settings
+        self.departments = settings.department_names
+        self.custom_fields = settings.custom_field_values
+        self.requester_field = settings.requester_field
         self._clock = clock
         self._token: SharedToken[_Token] = SharedToken(
             self._new_token,
@@ -233,26 +227,21 @@ class KeliwebGateway:
             fresh=lambda token: self._clock() < token.expires_at - REFRESH_MARGIN,
         )
 
+    @staticmethod
+    def connection_problems(connection: Connection) -> list[Problem]:
+        """An OAuth client and a user's login; no API key."""
+        return connection.missing("client_id", "client_secret", "username", "password")
+
     @classmethod
-    def from_settings(
-        cls, settings: Settings, section: KeliwebSettings | None = None
-    ) -> KeliwebGateway:
-        """`section`: the KELIWEB_* settings, read from the environment when not given."""
-        problems = credential_problems(settings)
-        if problems:
-            raise ConfigError(problems)
-        section = section or load_section(KeliwebSettings)
-        secret, password = settings.TICKET_API_CLIENT_SECRET, settings.TICKET_API_PASSWORD
-        assert secret is not None and password is not None  # checked above
+    def connect(cls, connection: Connection, settings: KeliwebSettings) -> KeliwebGateway:
+        connection.check(cls.connection_problems(connection))
         return cls(
-            settings.TICKET_API_URL,
-            client_id=settings.TICKET_API_CLIENT_ID or "",
-            client_secret=secret.get_secret_value(),
-            username=settings.TICKET_API_USERNAME or "",
-            password=password.get_secret_value(),
-            departments=section.department_names,
-            custom_fields=section.custom_field_values,
-            requester_field=section.requester_field,
+            connection.base_url,
+            settings=settings,
+            client_id=connection.client_id or "",
+            client_secret=connection.client_secret or "",
+            username=connection.username or "",
+            password=connection.password or "",
         )
 
     # -- reads ---------------------------------------------------------------
@@ -311,16 +300,14 @@ class KeliwebGateway:
 
     def create_ticket(self, new: NewTicket) -> Ticket:
         self._check_new_ticket(new)
-        message = _message_with_footer(new)
+        message = with_footer(new.description.strip(), new)
         form = self._open_ticket_form(new, message)
         try:
             body = self._call(OPEN_TICKET, form, idempotent=False, fields=OPEN_FIELDS)
         except OutcomeUnknown as exc:
             # No ticket list to look in: say so, never send again.
-            raise OutcomeUnknown(
-                f"{exc.message}; the ticket may or may not exist"
-                + (f" (look for reference {new.reference} in Keliweb)" if new.reference else "")
-            ) from None
+            hint = f"look for reference {new.reference} in Keliweb" if new.reference else None
+            raise create_unknown(exc, hint) from None
         department = int(form["deptid"])
         return Ticket(
             id=_required_id(body, "id"),
@@ -376,11 +363,7 @@ class KeliwebGateway:
     # -- building requests ---------------------------------------------------
 
     def _check_new_ticket(self, new: NewTicket) -> None:
-        problems = _attachment_problems(new.attachment)
-        if not new.subject.strip():
-            problems["subject"] = ["The subject may not be blank."]
-        if not new.description.strip():
-            problems["description"] = ["The description may not be blank."]
+        problems = {**_attachment_problems(new.attachment), **text_problems(new)}
         if new.category_id is None:
             problems["category"] = ["Choose a department."]
         elif not new.category_id.isdigit() or int(new.category_id) not in self.departments:
@@ -415,10 +398,7 @@ class KeliwebGateway:
         values: dict[int | str, str | int | bool] = {}
         values.update(self.custom_fields.items())
         if self.requester_field is not None and new.requester is not None:
-            who = new.requester.name
-            if new.requester.email:
-                who += f" <{new.requester.email}>"
-            values[self.requester_field] = who
+            values[self.requester_field] = requester_label(new.requester)
         return values
 
     # -- transport and auth --------------------------------------------------
@@ -466,7 +446,7 @@ class KeliwebGateway:
             headers=JSON_HEADERS,
             data={**grant, **self._client},
         )
-        body = _json(response)
+        body = json_body(response)
         access = body.get("access_token") if isinstance(body, dict) else None
         if response.status_code == 200 and isinstance(access, str) and access:
             refresh = body.get("refresh_token")
@@ -504,32 +484,11 @@ def _attachment_problems(attachment: FileUpload | None) -> dict[str, list[str]]:
     return {}
 
 
-def _message_with_footer(new: NewTicket) -> str:
-    lines = [new.description.strip()]
-    if new.requester is not None or new.reference:
-        lines += ["", "--"]
-    if new.requester is not None:
-        who = new.requester.name
-        if new.requester.email:
-            who += f" <{new.requester.email}>"
-        lines.append(f"Requested by {who} via Slack")
-    if new.reference:
-        lines.append(f"Reference: {new.reference}")
-    return "\n".join(lines)
-
-
 # -- reading answers ----------------------------------------------------------------
 
 #: WHMCS parameter name -> domain field name, per method
 OPEN_FIELDS = {"deptid": "category", "message": "description"}
 REPLY_FIELDS = {"message": "text", "ticketid": "ticket"}
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
 
 
 def _is_redirect(response: httpx.Response) -> bool:
@@ -544,7 +503,7 @@ def _result(path: str, response: httpx.Response, fields: Mapping[str, str]) -> d
             f"{where}: the helpdesk redirected to a login page instead of answering "
             f"(HTTP {status}); check the credentials and TICKET_API_URL"
         )
-    body = _json(response)
+    body = json_body(response)
     if status in (401, 403):
         raise Unauthorized(f"{where}: the helpdesk refused the credentials (HTTP {status})")
     if status == 404:

@@ -1,5 +1,9 @@
 """A local helpdesk speaking the Epixel support API, for a first run without a helpdesk
-account: `ticket-bot sandbox`, or embedded in the bot when TICKET_API_URL is unset."""
+account: `ticket-bot sandbox`, or embedded in the bot when TICKET_API_URL is unset.
+
+Deliberately written apart from the test fake (tests/support/fakes/epixel.py): both
+implement the Epixel API document independently, so that the contract tests, run against
+each, cross-check them. Code alike in the two is not to be shared."""
 
 from __future__ import annotations
 

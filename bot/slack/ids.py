@@ -21,7 +21,6 @@ PRIORITY_SELECT = "ticket_priority"
 TAGS_SELECT = "ticket_tags"
 LIST_PAGE_PREVIOUS = "ticket_list_page_prev"
 LIST_PAGE_NEXT = "ticket_list_page_next"
-SHOW_TICKET = "ticket_show"
 
 #: block id of a card's action row is CARD_ACTIONS_PREFIX + ticket id
 CARD_ACTIONS_PREFIX = "card:"

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 
 from bot.slack import ids
 from tests.support.fakes.getfly import FakeGetfly
@@ -27,9 +26,6 @@ def getfly(redis_url: str, redis_prefix: str, monkeypatch: pytest.MonkeyPatch) -
         monkeypatch.setenv(name, value)
     with running_bot(redis_url, redis_prefix, helpdesk=fake) as harness:
         yield harness
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(f"{redis_prefix}:*"):
-        client.delete(key)
 
 
 def block_ids(view: dict[str, Any]) -> set[str]:

@@ -7,7 +7,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from bot.slack import ids
 from bot.store import ThreadRef
@@ -24,9 +23,6 @@ def live(redis_url: str, redis_prefix: str, monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.setenv(name, value)
     with running_bot(redis_url, redis_prefix, helpdesk=FakeIspcrm()) as harness:
         yield harness
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(f"{redis_prefix}:*"):
-        client.delete(key)
 
 
 def thread_notes(live: Harness, thread: ThreadRef) -> list[str]:

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 
 from bot.gateway.keliweb import KeliwebGateway
 from bot.store import ThreadRef
@@ -26,9 +25,6 @@ def live(redis_url: str, redis_prefix: str, monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.setenv(name, value)
     with running_bot(redis_url, redis_prefix, helpdesk=fake) as harness:
         yield harness
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(f"{redis_prefix}:*"):
-        client.delete(key)
 
 
 def buttons(blocks: list[dict[str, Any]]) -> list[str]:

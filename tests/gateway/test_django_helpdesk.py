@@ -8,7 +8,7 @@ What an agent does in the helpdesk is done here with plain API calls (`Agent`).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -30,6 +30,7 @@ from bot.gateway.django_helpdesk import (
     REOPENED,
     RESOLVED,
     DjangoHelpdeskGateway,
+    DjangoHelpdeskSettings,
 )
 from tests.support.server_django_helpdesk import Agent, DjangoHelpdesk
 
@@ -37,10 +38,16 @@ NORMAL = next(p for p in PRIORITIES if p.label == "Normal")
 HIGH = next(p for p in PRIORITIES if p.label == "High")
 
 
+def section(queues: Mapping[int, str]) -> DjangoHelpdeskSettings:
+    """The DJANGO_HELPDESK_* settings as the environment would give them."""
+    pairs = ",".join(f"{queue_id}={name}" for queue_id, name in queues.items())
+    return DjangoHelpdeskSettings(_env_file=None, queues=pairs)  # type: ignore[call-arg]
+
+
 @pytest.fixture()
 def gateway(django_helpdesk: DjangoHelpdesk) -> Iterator[DjangoHelpdeskGateway]:
     gateway = DjangoHelpdeskGateway(
-        django_helpdesk.api_url, django_helpdesk.token, django_helpdesk.queues
+        django_helpdesk.api_url, django_helpdesk.token, settings=section(django_helpdesk.queues)
     )
     yield gateway
     gateway.close()
@@ -234,7 +241,9 @@ def test_list_is_newest_first_with_pages_and_status_filters(
 def test_refused_token_unknown_ids_and_unknown_queues(
     django_helpdesk: DjangoHelpdesk, gateway: DjangoHelpdeskGateway
 ) -> None:
-    stranger = DjangoHelpdeskGateway(django_helpdesk.api_url, "wrong-token", {1: "IT"})
+    stranger = DjangoHelpdeskGateway(
+        django_helpdesk.api_url, "wrong-token", settings=section({1: "IT"})
+    )
     with pytest.raises(Unauthorized) as refused:
         stranger.get_ticket("1")
     assert "wrong-token" not in str(refused.value)
@@ -248,7 +257,7 @@ def test_refused_token_unknown_ids_and_unknown_queues(
     with pytest.raises(NotFound):
         gateway.download_attachment("99999999")
     missing_queue = DjangoHelpdeskGateway(
-        django_helpdesk.api_url, django_helpdesk.token, {999: "Gone"}
+        django_helpdesk.api_url, django_helpdesk.token, settings=section({999: "Gone"})
     )
     with pytest.raises(ValidationFailed) as refused_queue:
         missing_queue.create_ticket(new_ticket(category_id="999"))
@@ -261,7 +270,9 @@ def test_check_names_a_configured_queue_the_helpdesk_lacks(
 ) -> None:
     before = agent.http.get("tickets/", params={"page_size": "1"}).json()["count"]
     configured = DjangoHelpdeskGateway(
-        django_helpdesk.api_url, django_helpdesk.token, {1: "IT Support", 999: "Gone"}
+        django_helpdesk.api_url,
+        django_helpdesk.token,
+        settings=section({1: "IT Support", 999: "Gone"}),
     )
     problems = configured.configuration_problems()
     configured.close()
@@ -291,7 +302,7 @@ def test_downloads_stop_at_their_limit(django_helpdesk: DjangoHelpdesk) -> None:
     small = DjangoHelpdeskGateway(
         django_helpdesk.api_url,
         django_helpdesk.token,
-        django_helpdesk.queues,
+        settings=section(django_helpdesk.queues),
         max_download_bytes=10,
     )
     upload = FileUpload(filename="big.txt", content=b"x" * 1000, content_type="text/plain")

@@ -60,10 +60,10 @@ def fake() -> Iterator[FakeGetfly]:
 
 def make_gateway(fake: FakeGetfly, **overrides: Any) -> GetflyGateway:
     api_key = overrides.pop("api_key", fake.api_key)
-    chosen = overrides.pop("section", None) or section()
+    chosen = overrides.pop("settings", None) or section()
     options: dict[str, Any] = {"timeouts": FAST_TIMEOUTS, "retry": FAST_RETRY}
     options.update(overrides)
-    return GetflyGateway(fake.base_url, api_key, chosen, **options)
+    return GetflyGateway(fake.base_url, api_key, settings=chosen, **options)
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_categories(gateway: GetflyGateway, fake: FakeGetfly) -> None:
 def test_create_sends_the_documented_body(fake: FakeGetfly) -> None:
     gw = make_gateway(
         fake,
-        section=section(expected_days=3, custom_fields={"source": "Slack"}),
+        settings=section(expected_days=3, custom_fields={"source": "Slack"}),
         today=lambda: date(2025, 1, 30),
     )
     ticket = gw.create_ticket(new_ticket(description="Line one\nLine two\n\nSecond <b>para</b>"))
@@ -215,7 +215,7 @@ def test_get_ticket_by_code_asks_for_status_name(gateway: GetflyGateway, fake: F
 )
 def test_status_read_back_when_getfly_returns_it(stored: str, expected: TicketStatus) -> None:
     with FakeGetfly(returns_status_name=True) as fake:
-        gw = make_gateway(fake, section=section(read_status=True))
+        gw = make_gateway(fake, settings=section(read_status=True))
         assert gw.capabilities.status_in is True
         code = fake.add_ticket("t", status_name=stored)
         assert gw.get_ticket(code).ticket.status is expected
@@ -264,7 +264,7 @@ def test_list_by_status_needs_status_read_back(gateway: GetflyGateway) -> None:
 
 def test_list_by_status_when_getfly_returns_it() -> None:
     with FakeGetfly(returns_status_name=True) as fake:
-        gw = make_gateway(fake, section=section(read_status=True))
+        gw = make_gateway(fake, settings=section(read_status=True))
         fake.add_ticket("open one")
         closed = fake.add_ticket("closed one", status_name="Closed")
         page = gw.list_tickets(status=Classic.CLOSED)
@@ -406,13 +406,13 @@ def test_configuration_problems_without_categories(
 
 def test_configuration_problems_when_status_is_not_returned(fake: FakeGetfly) -> None:
     fake.add_ticket("one")
-    gw = make_gateway(fake, section=section(read_status=True))
+    gw = make_gateway(fake, settings=section(read_status=True))
     [line] = gw.configuration_problems()
     assert "GETFLY_READ_STATUS" in line and "status_name" in line
     gw.close()
     with FakeGetfly(returns_status_name=True) as returning:
         returning.add_ticket("one")
-        ok = make_gateway(returning, section=section(read_status=True))
+        ok = make_gateway(returning, settings=section(read_status=True))
         assert ok.configuration_problems() == []
         ok.close()
 
@@ -471,9 +471,9 @@ def test_build_gateway_for_getfly(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GETFLY_EXPECTED_DAYS", "2")
     gw = build_gateway(settings)
     assert isinstance(gw, GetflyGateway)
-    assert gw.section.status_closed == "Đã đóng"
-    assert gw.section.custom_fields == {"source": "Slack", "level": 2}
-    assert gw.section.expected_days == 2 and gw.section.read_status is False
+    assert gw.settings.status_closed == "Đã đóng"
+    assert gw.settings.custom_fields == {"source": "Slack", "level": 2}
+    assert gw.settings.expected_days == 2 and gw.settings.read_status is False
     gw.close()
 
 

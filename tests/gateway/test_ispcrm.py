@@ -27,8 +27,8 @@ from bot.gateway import (
 )
 from bot.gateway.http import RetryPolicy, Timeouts
 from bot.gateway.ispcrm import (
-    IspcrmConfig,
     IspcrmGateway,
+    IspcrmSettings,
     _status,
     compose_message,
     parse_priority_ids,
@@ -40,7 +40,12 @@ from tests.support.fakes.ispcrm import FakeIspcrm
 
 FAST_TIMEOUTS = Timeouts(connect=0.5, read=0.25, write=0.5, pool=0.5)
 FAST_RETRY = RetryPolicy(attempts=3, base=0.001, cap=0.005)
-SECTION = {"type_id": 1, "status_id": 1, "group_id": 1, "priority_ids": "low=1,medium=2,high=3"}
+SECTION: dict[str, Any] = {
+    "type_id": 1,
+    "status_id": 1,
+    "group_id": 1,
+    "priority_ids": "low=1,medium=2,high=3",
+}
 
 
 @pytest.fixture
@@ -57,8 +62,8 @@ def make_gateway(fake: FakeIspcrm, **overrides: Any) -> IspcrmGateway:
         "retry": FAST_RETRY,
     }
     options.update(overrides)
-    config = IspcrmConfig(_env_file=None, **{**SECTION, **options.pop("section", {})})  # type: ignore[call-arg]
-    return IspcrmGateway(fake.base_url, config, **options)
+    settings = IspcrmSettings(_env_file=None, **{**SECTION, **options.pop("section", {})})  # type: ignore[call-arg]
+    return IspcrmGateway(fake.base_url, settings=settings, **options)
 
 
 @pytest.fixture
@@ -411,9 +416,13 @@ def test_reads_give_up_as_unavailable(fake: FakeIspcrm, gateway: IspcrmGateway) 
 
 
 def test_a_wrong_url_is_not_found(fake: FakeIspcrm) -> None:
-    config = IspcrmConfig(_env_file=None, **SECTION)  # type: ignore[call-arg]
+    settings = IspcrmSettings(_env_file=None, **SECTION)  # type: ignore[call-arg]
     gw = IspcrmGateway(
-        fake.base_url + "nope/", config, token=fake.token, retry=FAST_RETRY, timeouts=FAST_TIMEOUTS
+        fake.base_url + "nope/",
+        settings=settings,
+        token=fake.token,
+        retry=FAST_RETRY,
+        timeouts=FAST_TIMEOUTS,
     )
     with pytest.raises(NotFound) as caught:
         gw.list_categories()
@@ -429,9 +438,12 @@ def test_a_refusal_with_http_200_is_still_an_error() -> None:
     def answer(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"success": False, "message": "Invalid request data"})
 
-    config = IspcrmConfig(_env_file=None, **SECTION)  # type: ignore[call-arg]
+    settings = IspcrmSettings(_env_file=None, **SECTION)  # type: ignore[call-arg]
     gw = Gw(
-        "http://ispcrm.invalid/api/v1/", config, token="t", transport=httpx.MockTransport(answer)
+        "http://ispcrm.invalid/api/v1/",
+        settings=settings,
+        token="t",
+        transport=httpx.MockTransport(answer),
     )
     with pytest.raises(ValidationFailed):
         gw.create_ticket(new_ticket())
@@ -448,9 +460,12 @@ def test_a_create_answer_without_data_finds_the_ticket() -> None:
             return httpx.Response(200, json={"success": True, "data": [SUBJECT]})
         return httpx.Response(200, json={"success": True, "data": [ROW]})
 
-    config = IspcrmConfig(_env_file=None, **SECTION)  # type: ignore[call-arg]
+    settings = IspcrmSettings(_env_file=None, **SECTION)  # type: ignore[call-arg]
     gw = IspcrmGateway(
-        "http://ispcrm.invalid/api/v1/", config, token="t", transport=httpx.MockTransport(answer)
+        "http://ispcrm.invalid/api/v1/",
+        settings=settings,
+        token="t",
+        transport=httpx.MockTransport(answer),
     )
     ticket = gw.create_ticket(new_ticket())
     assert ticket.id == "7" and ticket.status == Classic.PROCESSING
@@ -551,7 +566,7 @@ def _settings(monkeypatch: pytest.MonkeyPatch, section: bool = True, **values: A
 def test_build_gateway_for_ispcrm(monkeypatch: pytest.MonkeyPatch) -> None:
     gw = build_gateway(_settings(monkeypatch, TICKET_API_TOKEN="t"))
     assert isinstance(gw, IspcrmGateway)
-    assert gw.config.type_id == 1 and gw.list_priorities() == list(Classic.PRIORITIES)
+    assert gw.settings.type_id == 1 and gw.list_priorities() == list(Classic.PRIORITIES)
     gw.close()
 
 
@@ -602,7 +617,7 @@ def test_a_malformed_section_variable_is_named(
     ],
 )
 def test_missing_credentials_are_named(
-    monkeypatch: pytest.MonkeyPatch, values: dict[str, str], missing: list[str]
+    monkeypatch: pytest.MonkeyPatch, values: dict[str, Any], missing: list[str]
 ) -> None:
     with pytest.raises(ConfigError) as caught:
         build_gateway(_settings(monkeypatch, **values))
@@ -624,8 +639,8 @@ def test_no_api_key_is_needed(monkeypatch: pytest.MonkeyPatch, fake: FakeIspcrm)
 def test_section_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     _settings(monkeypatch)
     monkeypatch.setenv("ISPCRM_PRIORITY_IDS", " High = 30 , low=10 ")
-    config = load_section(IspcrmConfig)
-    assert config.priority_map() == {Classic.LOW: 10, Classic.HIGH: 30}
+    settings = load_section(IspcrmSettings)
+    assert settings.priority_map() == {Classic.LOW: 10, Classic.HIGH: 30}
 
 
 def test_priority_mapping_parser() -> None:

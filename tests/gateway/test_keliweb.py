@@ -7,7 +7,7 @@ import base64
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -33,6 +33,7 @@ from bot.gateway.http import RetryPolicy, Timeouts
 from bot.gateway.keliweb import (
     MAX_ATTACHMENT_BYTES,
     KeliwebGateway,
+    KeliwebSettings,
     _detail,
     _whmcs_error,
     api_base,
@@ -61,13 +62,36 @@ def fake() -> Iterator[FakeKeliweb]:
         yield server
 
 
+def section(
+    departments: Mapping[int, str],
+    custom_fields: Mapping[int, str] | None = None,
+    requester_field: int | None = None,
+) -> KeliwebSettings:
+    """The KELIWEB_* settings as the environment would give them."""
+
+    def pairs(values: Mapping[int, str]) -> str:
+        return ",".join(f"{key}={value}" for key, value in values.items())
+
+    return KeliwebSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        departments=pairs(departments),
+        custom_fields=pairs(custom_fields or {}),
+        requester_field=requester_field,
+    )
+
+
 def make_gateway(fake: FakeKeliweb, **overrides: Any) -> KeliwebGateway:
+    chosen = {
+        name: overrides.pop(name)
+        for name in ("custom_fields", "requester_field")
+        if name in overrides
+    }
     options: dict[str, Any] = {
+        "settings": section(dict(fake.departments), **chosen),
         "client_id": fake.client_id,
         "client_secret": fake.client_secret,
         "username": fake.username,
         "password": fake.password,
-        "departments": dict(fake.departments),
         "timeouts": FAST_TIMEOUTS,
         "retry": FAST_RETRY,
     }
@@ -378,7 +402,7 @@ def test_a_login_redirect_becomes_unauthorized_never_data() -> None:
         client_secret="client-secret-value",
         username="u",
         password="p",
-        departments={1: "Support"},
+        settings=section({1: "Support"}),
         transport=httpx.MockTransport(handler),
         retry=FAST_RETRY,
     )
@@ -664,7 +688,7 @@ def test_laravel_validation_and_other_http_errors_are_typed() -> None:
         client_secret="s",
         username="u",
         password="p",
-        departments={1: "Support"},
+        settings=section({1: "Support"}),
         transport=httpx.MockTransport(handler),
         retry=FAST_RETRY,
     )

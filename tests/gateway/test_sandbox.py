@@ -104,7 +104,7 @@ def test_the_sqlite_file_keeps_tickets_and_tokens(tmp_path: Path) -> None:
         ticket = gw.create_ticket(
             new_ticket(attachment=FileUpload(filename="a.bin", content=b"\x00\x01"))
         )
-        token = gw._token.current()
+        token = gw._auth.token.current()
         gw.close()
     with Sandbox(path) as second:
         assert [t["subject"] for t in second.tickets()] == ["Printer jam"]

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -172,7 +173,7 @@ def test_mrkdwn_reads_as_slack_shows_it() -> None:
 
 
 def test_blocks_render_with_numbered_controls_and_show_unknown_blocks() -> None:
-    blocks = [
+    blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "Hi"}},
         {"type": "section", "fields": [{"type": "mrkdwn", "text": "*A*\n1"}]},
         {"type": "divider"},

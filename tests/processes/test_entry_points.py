@@ -8,20 +8,15 @@ Start-up waits are generous (a slow 2-core CI machine); every process is killed 
 from __future__ import annotations
 
 import json
-import os
 import signal
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import redis
 
-from tests.conftest import free_port
 from tests.support.fakes.epixel import FakeEpixel
 from tests.support.fakes.slack import FakeSlack
 from tests.support.fakes.socket_mode import (
@@ -30,15 +25,18 @@ from tests.support.fakes.socket_mode import (
     block_actions_payload,
 )
 from tests.support.flows import texts
-from tests.support.processes import BotProcess
+from tests.support.harness import BOT_TOKEN
+from tests.support.processes import (
+    STARTUP_SECONDS,
+    BotProcess,
+    bot_env,
+    free_port,
+    wait_until_healthy,
+)
 from tests.support.slack_requests import FORM, SignedClient
 
-BOT_TOKEN = "xoxb-test-token"
 APP_TOKEN = "xapp-1-A1-1-entrypoints"
 SIGNING_SECRET = "entry-points-signing-secret"
-STARTUP_SECONDS = 20.0
-EXIT_SECONDS = 10.0
-OWN_ENV_PREFIXES = ("SLACK_", "TICKET_", "REDIS_", "PORT", "LOG_LEVEL")
 
 JsonDict = dict[str, Any]
 
@@ -61,34 +59,6 @@ def fakes() -> Iterator[Fakes]:
         yield Fakes(slack, socket_mode, helpdesk)
 
 
-@pytest.fixture()
-def prefix(redis_url: str, redis_prefix: str) -> Iterator[str]:
-    yield redis_prefix
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(f"{redis_prefix}:*"):
-        client.delete(key)
-    client.close()
-
-
-def bot_env(fakes: Fakes, redis_url: str, prefix: str, **extra: str) -> dict[str, str]:
-    """The process environment: the caller's, minus any of ours, plus the fakes'."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(OWN_ENV_PREFIXES)}
-    env.update(
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_API_URL=fakes.slack.api_url,
-        TICKET_API_URL=fakes.helpdesk.base_url,
-        TICKET_API_KEY="test-api-key",
-        TICKET_API_USERNAME="bot@example.com",
-        TICKET_API_PASSWORD="s3cret-pass",
-        REDIS_URL=redis_url,
-        REDIS_PREFIX=prefix,
-        LOG_LEVEL="INFO",
-        PYTHONUNBUFFERED="1",
-    )
-    env.update(extra)
-    return env
-
-
 @contextmanager
 def running(args: list[str], env: dict[str, str], workdir: Path) -> Iterator[BotProcess]:
     bot = BotProcess(args, env, workdir)
@@ -96,21 +66,6 @@ def running(args: list[str], env: dict[str, str], workdir: Path) -> Iterator[Bot
         yield bot
     finally:
         bot.kill()
-
-
-def wait_until_healthy(bot: BotProcess, url: str) -> httpx.Response:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while True:
-        bot.assert_running()
-        try:
-            response = httpx.get(url, timeout=5)
-            if response.status_code == 200:
-                return response
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{url} not healthy in {STARTUP_SECONDS}s:\n{bot.output()}")
-        time.sleep(0.2)
 
 
 def wait_connected(fakes: Fakes, bot: BotProcess) -> None:
@@ -135,9 +90,9 @@ def new_ticket_form(slack: FakeSlack) -> JsonDict:
 
 
 def test_socket_mode_serves_commands_actions_and_events(
-    fakes: Fakes, redis_url: str, prefix: str, tmp_path: Path
+    fakes: Fakes, redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
-    env = bot_env(fakes, redis_url, prefix, SLACK_APP_TOKEN=APP_TOKEN)
+    env = bot_env(fakes.slack, fakes.helpdesk, redis_url, redis_prefix, SLACK_APP_TOKEN=APP_TOKEN)
     with running(["socket"], env, tmp_path) as bot:
         wait_connected(fakes, bot)
         opened = fakes.slack.calls_to("apps.connections.open")
@@ -184,14 +139,19 @@ def _check_block_action_and_event(fakes: Fakes) -> None:
     ("sig", "exit_code"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"]
 )
 def test_socket_mode_stops_promptly_on_a_signal(
-    sig: signal.Signals, exit_code: int, fakes: Fakes, redis_url: str, prefix: str, tmp_path: Path
+    sig: signal.Signals,
+    exit_code: int,
+    fakes: Fakes,
+    redis_url: str,
+    redis_prefix: str,
+    tmp_path: Path,
 ) -> None:
     """Also right after the link opened, while slack_sdk's connect() is still running."""
-    env = bot_env(fakes, redis_url, prefix, SLACK_APP_TOKEN=APP_TOKEN)
+    env = bot_env(fakes.slack, fakes.helpdesk, redis_url, redis_prefix, SLACK_APP_TOKEN=APP_TOKEN)
     with running(["socket"], env, tmp_path) as bot:
         wait_connected(fakes, bot)
         assert bot.stop(sig) == exit_code, bot.output()
-        assert bot.stopped_after < 5, bot.output()
+        assert bot.stopped_after is not None and bot.stopped_after < 5, bot.output()
         try:
             fakes.socket_mode.wait_closed(timeout=5)
         except AssertionError as error:
@@ -203,10 +163,12 @@ def test_socket_mode_stops_promptly_on_a_signal(
 
 
 def test_serve_runs_gunicorn_with_health_and_signed_requests(
-    fakes: Fakes, redis_url: str, prefix: str, tmp_path: Path
+    fakes: Fakes, redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = bot_env(fakes, redis_url, prefix, SLACK_SIGNING_SECRET=SIGNING_SECRET)
+    env = bot_env(
+        fakes.slack, fakes.helpdesk, redis_url, redis_prefix, SLACK_SIGNING_SECRET=SIGNING_SECRET
+    )
     with running(["serve", "--port", str(port)], env, tmp_path) as bot:
         base = f"http://127.0.0.1:{port}"
         assert wait_until_healthy(bot, base + "/healthz").text.strip() == "ok"
@@ -222,11 +184,13 @@ def test_serve_runs_gunicorn_with_health_and_signed_requests(
 
 
 def test_serve_with_the_embedded_sandbox_runs_one_server_process(
-    fakes: Fakes, redis_url: str, prefix: str, tmp_path: Path
+    fakes: Fakes, redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
     """Two gunicorn workers would each start a sandbox: two web pages on one database."""
     port = free_port()
-    env = bot_env(fakes, redis_url, prefix, SLACK_SIGNING_SECRET=SIGNING_SECRET)
+    env = bot_env(
+        fakes.slack, fakes.helpdesk, redis_url, redis_prefix, SLACK_SIGNING_SECRET=SIGNING_SECRET
+    )
     del env["TICKET_API_URL"]
     with running(["serve", "--port", str(port)], env, tmp_path) as bot:
         wait_until_healthy(bot, f"http://127.0.0.1:{port}/healthz")
@@ -235,12 +199,14 @@ def test_serve_with_the_embedded_sandbox_runs_one_server_process(
 
 
 def test_serve_finishes_acked_work_when_stopped(
-    fakes: Fakes, redis_url: str, prefix: str, tmp_path: Path
+    fakes: Fakes, redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
     """SIGTERM while a cold modal waits on a slow helpdesk: the form still replaces the
     loading view before the process exits (work after an ack is not dropped)."""
     port = free_port()
-    env = bot_env(fakes, redis_url, prefix, SLACK_SIGNING_SECRET=SIGNING_SECRET)
+    env = bot_env(
+        fakes.slack, fakes.helpdesk, redis_url, redis_prefix, SLACK_SIGNING_SECRET=SIGNING_SECRET
+    )
     with running(["serve", "--port", str(port)], env, tmp_path) as bot:
         base = f"http://127.0.0.1:{port}"
         wait_until_healthy(bot, base + "/healthz")
@@ -260,19 +226,33 @@ def test_serve_finishes_acked_work_when_stopped(
 
 
 def test_no_argument_with_an_app_token_runs_socket_mode(
-    fakes: Fakes, redis_url: str, prefix: str, tmp_path: Path
+    fakes: Fakes, redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
-    env = bot_env(fakes, redis_url, prefix, SLACK_APP_TOKEN=APP_TOKEN, PORT=str(free_port()))
+    env = bot_env(
+        fakes.slack,
+        fakes.helpdesk,
+        redis_url,
+        redis_prefix,
+        SLACK_APP_TOKEN=APP_TOKEN,
+        PORT=str(free_port()),
+    )
     with running([], env, tmp_path) as bot:
         wait_connected(fakes, bot)
         assert len(fakes.slack.calls_to("apps.connections.open")) == 1
 
 
 def test_no_argument_without_an_app_token_serves_http(
-    fakes: Fakes, redis_url: str, prefix: str, tmp_path: Path
+    fakes: Fakes, redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = bot_env(fakes, redis_url, prefix, SLACK_SIGNING_SECRET=SIGNING_SECRET, PORT=str(port))
+    env = bot_env(
+        fakes.slack,
+        fakes.helpdesk,
+        redis_url,
+        redis_prefix,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        PORT=str(port),
+    )
     with running([], env, tmp_path) as bot:
         wait_until_healthy(bot, f"http://127.0.0.1:{port}/healthz")
         assert fakes.slack.calls_to("apps.connections.open") == []

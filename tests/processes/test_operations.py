@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -13,6 +14,9 @@ from tests.support.fakes.epixel import FakeEpixel
 from tests.support.fakes.slack import FakeSlack
 from tests.support.flows import open_form, submit
 from tests.support.harness import BOT_TOKEN, Harness
+
+#: Points the environment at a fake Slack and a fake helpdesk for `ticket-bot check`.
+CheckEnv = Callable[[FakeSlack, FakeEpixel], None]
 
 
 def test_modal_attachment_reaches_the_helpdesk(live: Harness) -> None:
@@ -45,7 +49,7 @@ def test_healthz_answers_503_while_the_helpdesk_is_down_then_200(live: Harness) 
 
 
 @pytest.fixture()
-def check_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_url: str):
+def check_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_url: str) -> CheckEnv:
     monkeypatch.chdir(tmp_path)
 
     def configure(slack: FakeSlack, helpdesk: FakeEpixel) -> None:
@@ -65,7 +69,7 @@ def check_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_url: str):
     return configure
 
 
-def test_check_all_well(check_env) -> None:
+def test_check_all_well(check_env: CheckEnv) -> None:
     lines: list[str] = []
     with FakeSlack(bot_token=BOT_TOKEN) as slack, FakeEpixel() as helpdesk:
         check_env(slack, helpdesk)
@@ -74,7 +78,7 @@ def test_check_all_well(check_env) -> None:
     assert any("3 categories" in line for line in lines)
 
 
-def test_check_names_a_missing_scope_and_a_dead_helpdesk(check_env) -> None:
+def test_check_names_a_missing_scope_and_a_dead_helpdesk(check_env: CheckEnv) -> None:
     lines: list[str] = []
     with (
         FakeSlack(
@@ -90,7 +94,7 @@ def test_check_names_a_missing_scope_and_a_dead_helpdesk(check_env) -> None:
     assert not any("test-api-key" in line or BOT_TOKEN in line for line in lines)
 
 
-def test_check_with_a_bad_token(check_env) -> None:
+def test_check_with_a_bad_token(check_env: CheckEnv) -> None:
     lines: list[str] = []
     with FakeSlack(bot_token="xoxb-the-right-one") as slack, FakeEpixel() as helpdesk:
         check_env(slack, helpdesk)
@@ -112,7 +116,7 @@ def test_no_token_warning_when_the_token_is_in_the_environment(
 
 
 def test_check_says_when_the_embedded_sandbox_stands_in(
-    check_env, monkeypatch: pytest.MonkeyPatch
+    check_env: CheckEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lines: list[str] = []
     with FakeSlack(bot_token=BOT_TOKEN) as slack, FakeEpixel() as helpdesk:

@@ -3,22 +3,16 @@ and `python -m bot` processes pointed at the fakes."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
-from contextlib import suppress
 from typing import Any
-
-import httpx
 
 from bot.store import ThreadRef
 from tests.support.fakes.epixel import FakeEpixel
 from tests.support.fakes.slack import FakeSlack
-from tests.support.harness import BOT_TOKEN, SIGNING_SECRET, Harness
-from tests.support.processes import BotProcess
+from tests.support.harness import SIGNING_SECRET, Harness
+from tests.support.processes import bot_env
 from tests.support.slack_requests import SignedClient
-
-OWN_ENV_PREFIXES = ("SLACK_", "TICKET_", "REDIS_", "OUTBOX_", "PORT", "LOG_LEVEL")
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
@@ -80,39 +74,18 @@ def delivered_reactions(slack: FakeSlack, name: str = "white_check_mark") -> set
     return {ts for (_, ts, reaction) in set(slack.reactions) if reaction == name}
 
 
-def bot_env(
+def serving_env(
     slack: FakeSlack, helpdesk: FakeEpixel, redis_url: str, prefix: str, **extra: str
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(OWN_ENV_PREFIXES)}
-    env.update(
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=slack.api_url,
-        TICKET_API_URL=helpdesk.base_url,
-        TICKET_API_KEY="test-api-key",
-        TICKET_API_USERNAME="bot@example.com",
-        TICKET_API_PASSWORD="s3cret-pass",
-        TICKET_SYNC_INTERVAL="3600",
-        REDIS_URL=redis_url,
-        REDIS_PREFIX=prefix,
-        LOG_LEVEL="INFO",
-        PYTHONUNBUFFERED="1",
-        OUTBOX_BLOCK_MS="100",
-        OUTBOX_CLAIM_IDLE_MS="700",
-        OUTBOX_CLAIM_EVERY="0.2",
-        OUTBOX_BACKOFF_BASE="0.05",
-        OUTBOX_BACKOFF_CAP="0.4",
-    )
-    env.update(extra)
-    return env
-
-
-def wait_for_http(url: str, proc: BotProcess, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.proc.poll() is None, f"exited early:\n{proc.output()}"
-        with suppress(httpx.HTTPError):
-            httpx.get(url, timeout=1.0)
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{url} never answered:\n{proc.output()}")
+    """A bot serving HTTP with a quick outbox: redeliveries and retries in a fraction of a
+    second, and no poller in the way (its interval is an hour)."""
+    quick: dict[str, str] = {
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "TICKET_SYNC_INTERVAL": "3600",
+        "OUTBOX_BLOCK_MS": "100",
+        "OUTBOX_CLAIM_IDLE_MS": "700",
+        "OUTBOX_CLAIM_EVERY": "0.2",
+        "OUTBOX_BACKOFF_BASE": "0.05",
+        "OUTBOX_BACKOFF_CAP": "0.4",
+    }
+    return bot_env(slack, helpdesk, redis_url, prefix, **{**quick, **extra})

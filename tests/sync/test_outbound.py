@@ -31,12 +31,12 @@ from tests.support.harness import (
     running_bot,
 )
 from tests.support.outbound import (
-    bot_env,
     conversations,
     delivered_reactions,
     linked_thread,
     message_event,
     reply,
+    serving_env,
     ticket_of,
     wait_until,
 )
@@ -51,13 +51,6 @@ def idle(redis_url: str, redis_prefix: str) -> Iterator[Harness]:
     """The bot without an outbox worker: what is written stays in the outbox."""
     with running_bot(redis_url, redis_prefix, outbox=None) as harness:
         yield harness
-    _forget(redis_url, redis_prefix)
-
-
-def _forget(redis_url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(f"{prefix}:*"):
-        client.delete(key)
 
 
 def start_worker(live: Harness, **timings: object) -> SyncWorker:
@@ -278,7 +271,6 @@ def test_helpdesk_503_for_seconds_then_recovering_delivers_once(
         wait_until(lambda: event["ts"] in delivered_reactions(live.slack), timeout=10)
         time.sleep(0.3)
         assert conversations(live.helpdesk, ticket_id) == ["Ada Lovelace: Still broken"]
-    _forget(redis_url, redis_prefix)
 
 
 def test_dead_letter_after_the_bound_shows_in_the_thread(redis_url: str, redis_prefix: str) -> None:
@@ -297,7 +289,6 @@ def test_dead_letter_after_the_bound_shows_in_the_thread(redis_url: str, redis_p
         assert len(dead) == 1 and "not answering" in dead[0].fields["reason"]
         assert live.store.outbox_pending() == 0
         assert conversations(live.helpdesk, ticket_id) == []
-    _forget(redis_url, redis_prefix)
 
 
 def test_refused_reply_is_dead_lettered_at_once(live: Harness) -> None:
@@ -320,7 +311,7 @@ def test_worker_killed_mid_delivery_and_restarted_delivers_once(
 ) -> None:
     thread = linked_thread(idle)
     ticket_id = ticket_of(idle, thread)
-    env = bot_env(idle.slack, idle.helpdesk, redis_url, idle.store.prefix)
+    env = serving_env(idle.slack, idle.helpdesk, redis_url, idle.store.prefix)
     idle.helpdesk.hang_next(1, 1.5, path_contains="ticket/conversation")
     first = BotProcess(["worker"], env, tmp_path, "worker-1")
     try:

@@ -16,19 +16,17 @@ import pytest
 import redis
 
 from bot.store import Store, ThreadRef
-from tests.conftest import free_port
 from tests.support.fakes.epixel import FakeEpixel
 from tests.support.fakes.slack import FakeSlack
 from tests.support.harness import BOT_TOKEN, SIGNING_SECRET
 from tests.support.outbound import (
-    bot_env,
     conversations,
     delivered_reactions,
     message_event,
-    wait_for_http,
+    serving_env,
     wait_until,
 )
-from tests.support.processes import BotProcess
+from tests.support.processes import BotProcess, free_port, wait_until_healthy
 from tests.support.slack_requests import SignedClient
 
 REPLIES = 60
@@ -53,7 +51,7 @@ def test_two_servers_and_two_workers_deliver_every_reply_exactly_once(
         card = slack.add_message("C1", f"card {n}", user="UBOT")
         threads.append((ticket_id, ThreadRef("C1", card["ts"])))
         store.link_thread(str(ticket_id), threads[-1][1])
-    env = bot_env(slack, helpdesk, redis_url, redis_prefix, LOG_LEVEL="WARNING")
+    env = serving_env(slack, helpdesk, redis_url, redis_prefix, LOG_LEVEL="WARNING")
     ports = [free_port(), free_port()]
     processes = [
         BotProcess(["serve", "--no-worker", "--port", str(p)], env, tmp_path, f"serve-{p}")
@@ -62,7 +60,7 @@ def test_two_servers_and_two_workers_deliver_every_reply_exactly_once(
     clients = [SignedClient(f"http://127.0.0.1:{p}/slack/events", SIGNING_SECRET) for p in ports]
     try:
         for port, process in zip(ports, processes, strict=False):
-            wait_for_http(f"http://127.0.0.1:{port}/healthz", process)
+            wait_until_healthy(process, f"http://127.0.0.1:{port}/healthz")
         expected: dict[int, list[str]] = {ticket_id: [] for ticket_id, _ in threads}
         events = []
         for n in range(REPLIES):
@@ -99,6 +97,4 @@ def test_two_servers_and_two_workers_deliver_every_reply_exactly_once(
             client.close()
         for process in processes:
             process.kill()
-        for key in store.redis.scan_iter(f"{redis_prefix}:*"):
-            store.redis.delete(key)
         store.close()

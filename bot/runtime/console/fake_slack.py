@@ -4,6 +4,9 @@ The bot's ordinary WebClient talks to it (`SLACK_API_URL`); it keeps the channel
 messages and threads, the open modal and the files, checks tokens, trigger ids
 (3 s, once) and Block Kit limits (bot/runtime/console/limits.py), and tells the console
 about every change through `on_change`.
+
+The tests' fake Slack (tests/support/fakes/slack.py) is apart on purpose: this one ships
+with the bot and is under test itself, that one records and steers every call for tests.
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ GET-with-a-body detailed view. Tests steer it with `fail_next`, `hang_next`,
 
 One account exists (`username`); tickets added with `add_foreign_ticket` belong to
 someone else. Tokens stay valid across `reset()`; `expire_tokens()` ends them.
+
+Deliberately written apart from the sandbox helpdesk (bot/sandbox): both implement the API
+document independently, so that the contract tests, run against each, cross-check them.
+Code alike in the two is not to be shared.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from tests.support.fakes.serving import FakeHttpServer
+from tests.support.fakes.serving import FakeHttpServer, Reply, json_reply
 
 MAX_ATTACHMENT_BYTES = 2 * 1024 * 1024
 PRIORITIES = ("1", "2", "3")
@@ -81,23 +85,11 @@ class RecordedRequest:
     body: bytes = b""
 
 
-@dataclass
-class Reply:
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-
-
 class ApiError(Exception):
     def __init__(self, status: int, errors: dict[str, Any]) -> None:
         super().__init__(errors)
         self.status = status
         self.errors = errors
-
-
-def json_reply(status: int, body: Any) -> Reply:
-    return Reply(status, json.dumps(body).encode())
 
 
 def envelope(status: int, data: Any = None, errors: Any = None) -> Reply:
@@ -135,9 +127,6 @@ class FakeEpixel(FakeHttpServer):
     @property
     def base_url(self) -> str:
         return self.origin + self.prefix
-
-    def handler_class(self) -> type[BaseHTTPRequestHandler]:
-        return _Handler
 
     def bot_settings(self) -> dict[str, str]:
         """The bot's settings that reach this fake (see tests/support/harness.py)."""
@@ -222,6 +211,9 @@ class FakeEpixel(FakeHttpServer):
         return [r for r in self.requests if path_contains in r.path]
 
     # -- serving -------------------------------------------------------------
+
+    def malformed(self, exc: ValueError) -> Reply:
+        return json_reply(400, {"detail": f"Malformed request: {exc}"})
 
     def serve(self, handler: BaseHTTPRequestHandler) -> Reply:
         request = _record(handler, self.prefix)
@@ -501,35 +493,6 @@ class FakeEpixel(FakeHttpServer):
             "content_type": content_type,
         }
         return attachment_id
-
-
-class _Handler(BaseHTTPRequestHandler):
-    fake: FakeEpixel
-    protocol_version = "HTTP/1.1"  # keep-alive, as behind a real server
-    # One buffered write per response, sent at once: no Nagle/delayed-ACK stalls.
-    wbufsize = 1 << 16
-    disable_nagle_algorithm = True
-
-    def do_GET(self) -> None:
-        try:
-            reply = self.fake.serve(self)
-        except ValueError as exc:
-            reply = json_reply(400, {"detail": f"Malformed request: {exc}"})
-        try:
-            self.send_response(reply.status)
-            self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(reply.body)))
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(reply.body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True  # the client gave up waiting (hang_next)
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 # -- parsing requests ---------------------------------------------------------

@@ -23,14 +23,8 @@ from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.support.fakes.epixel import (
-    RecordedRequest,
-    Reply,
-    _Handler,
-    _record,
-    json_reply,
-)
-from tests.support.fakes.serving import FakeHttpServer, Fault
+from tests.support.fakes.epixel import RecordedRequest, _record
+from tests.support.fakes.serving import FakeHttpServer, Fault, Reply, json_reply
 
 SEED_CATEGORIES = [
     {"id": 1, "cate_name": "System Error"},
@@ -95,9 +89,6 @@ class FakeGetfly(FakeHttpServer):
     @property
     def base_url(self) -> str:
         return self.origin + self.prefix
-
-    def handler_class(self) -> type[BaseHTTPRequestHandler]:
-        return _Handler
 
     def section_env(self) -> dict[str, str]:
         """The GETFLY_* variables that fit this fake (read from the environment by the bot)."""
@@ -177,6 +168,9 @@ class FakeGetfly(FakeHttpServer):
         return json.loads(request.body) if request.body else None
 
     # -- serving -------------------------------------------------------------
+
+    def malformed(self, exc: ValueError) -> Reply:
+        return json_reply(400, {"detail": f"Malformed request: {exc}"})
 
     def serve(self, handler: BaseHTTPRequestHandler) -> Reply:
         request = _record(handler, self.prefix)

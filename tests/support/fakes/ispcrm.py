@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.support.fakes.epixel import RecordedRequest, Reply, _record, json_reply
-from tests.support.fakes.serving import FakeHttpServer
+from tests.support.fakes.epixel import RecordedRequest, _record
+from tests.support.fakes.serving import FakeHttpServer, Reply, json_reply
 
 SEED_SUBJECTS = [
     {"subject_id": 1, "name": "Technical Support"},
@@ -68,9 +68,6 @@ class FakeIspcrm(FakeHttpServer):
     @property
     def base_url(self) -> str:
         return self.origin + self.prefix
-
-    def handler_class(self) -> type[BaseHTTPRequestHandler]:
-        return _Handler
 
     def bot_settings(self) -> dict[str, str]:
         """The bot's settings that reach this fake; the ISPCRM_* ones are read from the
@@ -138,6 +135,9 @@ class FakeIspcrm(FakeHttpServer):
         return [r for r in self.requests if path_contains in r.path]
 
     # -- serving -------------------------------------------------------------
+
+    def malformed(self, exc: ValueError) -> Reply:
+        return json_reply(400, INVALID)
 
     def serve(self, handler: BaseHTTPRequestHandler) -> Reply:
         request = _record(handler, self.prefix)
@@ -257,29 +257,3 @@ def _json_body(request: RecordedRequest) -> dict[str, Any] | None:
     except ValueError:
         return None
     return body if isinstance(body, dict) else None
-
-
-class _Handler(BaseHTTPRequestHandler):
-    fake: FakeIspcrm
-    protocol_version = "HTTP/1.1"
-    wbufsize = 1 << 16
-    disable_nagle_algorithm = True
-
-    def do_GET(self) -> None:
-        try:
-            reply = self.fake.serve(self)
-        except ValueError:
-            reply = json_reply(400, INVALID)
-        try:
-            self.send_response(reply.status)
-            self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(reply.body)))
-            self.end_headers()
-            self.wfile.write(reply.body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass

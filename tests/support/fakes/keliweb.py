@@ -29,17 +29,9 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.support.fakes.epixel import (
-    Headers,
-    RecordedRequest,
-    Reply,
-    _parse_body,
-    _read_body,
-    json_reply,
-)
-
 # The request parsing and recording are the same as the Epixel fake's.
-from tests.support.fakes.serving import FakeHttpServer
+from tests.support.fakes.epixel import Headers, RecordedRequest, _parse_body, _read_body
+from tests.support.fakes.serving import FakeHttpServer, Reply, json_reply
 
 MAX_ATTACHMENT_BYTES = 2 * 1024 * 1024
 PRIORITIES = ("Low", "Medium", "High")
@@ -126,9 +118,6 @@ class FakeKeliweb(FakeHttpServer):
     @property
     def base_url(self) -> str:
         return self.root_url + "api/v2/"
-
-    def handler_class(self) -> type[BaseHTTPRequestHandler]:
-        return _Handler
 
     def bot_settings(self) -> dict[str, str]:
         """The bot's settings that reach this fake (see tests/support/harness.py); the KELIWEB_*
@@ -224,6 +213,9 @@ class FakeKeliweb(FakeHttpServer):
         return [r for r in self.requests if path_contains in r.path]
 
     # -- serving -------------------------------------------------------------
+
+    def malformed(self, exc: ValueError) -> Reply:
+        return json_reply(400, {"message": f"Malformed request: {exc}"})
 
     def serve(self, handler: BaseHTTPRequestHandler) -> Reply:
         request = _record(handler)
@@ -514,31 +506,3 @@ def _record(handler: BaseHTTPRequestHandler) -> RecordedRequest:
     return RecordedRequest(
         handler.command, url.path, url.path, {}, headers, form, files, file_types, body
     )
-
-
-class _Handler(BaseHTTPRequestHandler):
-    fake: FakeKeliweb
-    protocol_version = "HTTP/1.1"
-    wbufsize = 1 << 16
-    disable_nagle_algorithm = True
-
-    def do_GET(self) -> None:
-        try:
-            reply = self.fake.serve(self)
-        except ValueError as exc:
-            reply = json_reply(400, {"message": f"Malformed request: {exc}"})
-        try:
-            self.send_response(reply.status)
-            self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(reply.body)))
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(reply.body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass

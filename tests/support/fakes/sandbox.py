@@ -17,7 +17,8 @@ from urllib.parse import urlencode
 import httpx
 
 from bot.sandbox import Sandbox
-from tests.support.fakes.epixel import FakeEpixel, RecordedRequest, Reply
+from tests.support.fakes.epixel import FakeEpixel, RecordedRequest
+from tests.support.fakes.serving import Reply
 
 #: request headers not passed on to the sandbox
 HOP_BY_HOP = {"host", "content-length", "connection", "transfer-encoding", "keep-alive"}
@@ -110,20 +111,20 @@ class SandboxBehindProxy(FakeEpixel):
 
     # -- the data, read and written in the sandbox's database ------------------------
 
-    @property  # type: ignore[override]
-    def tickets(self) -> Mapping[int, dict[str, Any]]:
+    @property
+    def tickets(self) -> Mapping[int, dict[str, Any]]:  # type: ignore[override]
         return _Tickets(self.sandbox)
 
-    @property  # type: ignore[override]
-    def categories(self) -> list[dict[str, Any]]:
+    @property
+    def categories(self) -> list[dict[str, Any]]:  # type: ignore[override]
         return self.sandbox.db.categories()
 
-    @property  # type: ignore[override]
-    def conversations(self) -> list[dict[str, Any]]:
+    @property
+    def conversations(self) -> list[dict[str, Any]]:  # type: ignore[override]
         return self.sandbox.db.conversations()
 
-    @property  # type: ignore[override]
-    def attachments(self) -> dict[int, dict[str, Any]]:
+    @property
+    def attachments(self) -> dict[int, dict[str, Any]]:  # type: ignore[override]
         rows = (self.sandbox.db.attachment(row["id"]) for row in self.sandbox.db.attachments())
         return {row["id"]: row for row in rows if row is not None}
 

@@ -1,14 +1,28 @@
-"""What every fake helpdesk shares: an HTTP server on a free loopback port, in a thread."""
+"""What every fake helpdesk shares: an HTTP server on a free loopback port, in a thread,
+and the way a reply is written."""
 
 from __future__ import annotations
 
+import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
     from tests.support.fakes.epixel import RecordedRequest
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def json_reply(status: int, body: Any) -> Reply:
+    return Reply(status, json.dumps(body).encode())
 
 
 @dataclass
@@ -51,13 +65,17 @@ class FakeHttpServer:
             raise RuntimeError(f"{type(self).__name__} is not started")
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def handler_class(self) -> type[BaseHTTPRequestHandler]:
-        """The fake's request handler; each request reaches the fake as `self.fake`."""
+    def serve(self, handler: BaseHTTPRequestHandler) -> Reply:
+        """The reply to the request `handler` holds; ValueError when it is malformed."""
+        raise NotImplementedError
+
+    def malformed(self, exc: ValueError) -> Reply:
+        """The reply to a request `serve` could not read, in the helpdesk's error shape."""
         raise NotImplementedError
 
     def start(self) -> Self:
         name = type(self).__name__.removeprefix("Fake") + "Handler"
-        handler = type(name, (self.handler_class(),), {"fake": self})
+        handler = type(name, (ReplyingHandler,), {"fake": self})
         self._stopping.clear()
         self._server = LoopbackServer(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(
@@ -112,3 +130,34 @@ class FakeHttpServer:
         if hang is not None:
             self._stopping.wait(hang.seconds)
         return failure
+
+
+class ReplyingHandler(BaseHTTPRequestHandler):
+    """Hands every request to the fake's `serve` and writes the `Reply` in one go."""
+
+    fake: FakeHttpServer
+    protocol_version = "HTTP/1.1"  # keep-alive, as behind a real server
+    # One buffered write per response, sent at once: no Nagle/delayed-ACK stalls.
+    wbufsize = 1 << 16
+    disable_nagle_algorithm = True
+
+    def do_GET(self) -> None:
+        try:
+            reply = self.fake.serve(self)
+        except ValueError as exc:
+            reply = self.fake.malformed(exc)
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(reply.body)))
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(reply.body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up waiting (hang_next)
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass

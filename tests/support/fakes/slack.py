@@ -14,6 +14,9 @@ Fidelity notes (all deliberate, all like Slack):
   ``FakeSlack.views``) to build submissions;
 - ``url_private`` downloads without the bot token answer 200 with an HTML login page;
 - ``users.info`` leaves out ``profile.email`` unless the ``users:read.email`` scope is granted.
+
+The console has its own Slack (bot/runtime/console/fake_slack.py), apart on purpose: it
+ships with the bot and is under test itself, while this one records and steers every call.
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ class Call:
     headers: dict[str, str]
     time: float
     status: int = 200
-    response: JsonDict | None = None
+    response: JsonDict = field(default_factory=dict)
 
 
 @dataclass
@@ -362,7 +365,7 @@ class FakeSlack:
             headers=headers,
             time=arrived or time.monotonic(),
             status=status,
-            response=response,
+            response=response or {},
         )
         with self._arrived:
             self.calls.append(call)
@@ -958,9 +961,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except ValueError:
             self._send(400, b"invalid_payload", "text/plain")
             return
-        call = self.fake._record("response_url", args, headers)
-        call.response = {"ok": True}
-        self._send_json(200, call.response)
+        answer = {"ok": True}
+        self.fake._record("response_url", args, headers, response=answer)
+        self._send_json(200, answer)
 
     def _send_json(
         self, status: int, payload: JsonDict, extra: dict[str, str] | None = None
