@@ -13,25 +13,22 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.store import ThreadRef
-from tests.conftest import free_port
 from tests.support.fakes.epixel import FakeEpixel
 from tests.support.fakes.slack import FakeSlack
 from tests.support.harness import SIGNING_SECRET, Harness, running_bot
 from tests.support.outbound import (
-    bot_env,
     conversations,
     delivered_reactions,
     linked_thread,
     reply,
+    serving_env,
     ticket_of,
-    wait_for_http,
     wait_until,
 )
-from tests.support.processes import BotProcess
+from tests.support.processes import BotProcess, free_port, wait_until_healthy
 from tests.support.slack_requests import FORM, SignedClient, state_values
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -54,17 +51,9 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 
 @pytest.fixture()
-def prefix(redis_url: str, redis_prefix: str) -> Iterator[str]:
-    yield redis_prefix
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(f"{redis_prefix}:*"):
-        client.delete(key)
-
-
-@pytest.fixture()
-def idle(redis_url: str, prefix: str) -> Iterator[Harness]:
+def idle(redis_url: str, redis_prefix: str) -> Iterator[Harness]:
     """The Slack side in this process, no outbox worker: a worker process delivers."""
-    with running_bot(redis_url, prefix, outbox=None) as harness:
+    with running_bot(redis_url, redis_prefix, outbox=None) as harness:
         yield harness
 
 
@@ -81,15 +70,15 @@ def new_ticket_form(slack: FakeSlack) -> dict[str, Any]:
 
 
 def test_serve_metrics_count_a_flow_once_across_two_gunicorn_workers(
-    redis_url: str, prefix: str, tmp_path: Path
+    redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with FakeSlack() as slack, FakeEpixel() as helpdesk:
-        env = bot_env(slack, helpdesk, redis_url, prefix, TICKET_SYNC_INTERVAL="1")
+        env = serving_env(slack, helpdesk, redis_url, redis_prefix, TICKET_SYNC_INTERVAL="1")
         bot = BotProcess(["serve", "--port", str(port)], env, tmp_path, "serve")
         try:
-            wait_for_http(base + "/metrics", bot, STARTUP_SECONDS)
+            wait_until_healthy(bot, base + "/metrics")
             with SignedClient(base + "/slack/events", SIGNING_SECRET) as client:
                 thread = _ticket_flow(client, slack)
                 event = reply(client, slack, thread, "It still jams")
@@ -158,16 +147,17 @@ def _assert_flow_counted(samples: Samples) -> None:
 # ---------------------------------------------------------------------- worker
 
 
-def test_worker_metrics_port_counts_a_delivered_reply_and_a_poll(
+def test_worker_metrics_port_counts_a_retried_reply_and_a_poll(
     idle: Harness, redis_url: str, tmp_path: Path
 ) -> None:
     thread = linked_thread(idle)
     metrics_port = free_port()
-    env = bot_env(idle.slack, idle.helpdesk, redis_url, idle.store.prefix)
+    env = serving_env(idle.slack, idle.helpdesk, redis_url, idle.store.prefix)
     worker = BotProcess(["worker", "--metrics-port", str(metrics_port)], env, tmp_path, "worker")
     url = f"http://127.0.0.1:{metrics_port}/metrics"
     try:
-        wait_for_http(url, worker, STARTUP_SECONDS)
+        wait_until_healthy(worker, url)
+        idle.helpdesk.fail_next(1, status=503, path_contains="ticket/conversation")
         event = reply(idle.client, idle.slack, thread, "From the worker")
         wait_until(lambda: event["ts"] in delivered_reactions(idle.slack), timeout=20)
         deliveries = "ticket_bot_outbox_deliveries_total"
@@ -186,6 +176,9 @@ def test_worker_metrics_port_counts_a_delivered_reply_and_a_poll(
         worker.kill()
     helpdesk = "ticket_bot_helpdesk_requests_total"
     assert value(samples, helpdesk, backend="epixel", operation="add_conversation", error="none")
+    refused = {"backend": "epixel", "operation": "add_conversation", "error": "OutcomeUnknown"}
+    assert value(samples, helpdesk, **refused) == 1  # a write answered 503
+    assert value(samples, deliveries, kind="reply", outcome="retry") == 1
     assert value(samples, "ticket_bot_slack_api_calls_total", method="reactions.add", error="none")
     assert value(samples, "ticket_bot_outbox_pending") == 0
 
@@ -202,12 +195,12 @@ def test_a_job_waiting_at_sigterm_is_delivered_once_by_the_next_worker_at_once(
     thread = linked_thread(idle)
     ticket_id = ticket_of(idle, thread)
     timings = {"OUTBOX_CLAIM_IDLE_MS": "600000", "OUTBOX_BACKOFF_BASE": "60"}
-    env = bot_env(idle.slack, idle.helpdesk, redis_url, idle.store.prefix, **timings)
+    env = serving_env(idle.slack, idle.helpdesk, redis_url, idle.store.prefix, **timings)
     port = free_port()
     idle.helpdesk.fail_next(1, status=503, path_contains="ticket/conversation")
     serve = BotProcess(["serve", "--port", str(port)], env, tmp_path, "serve")
     try:
-        wait_for_http(f"http://127.0.0.1:{port}/metrics", serve, STARTUP_SECONDS)
+        wait_until_healthy(serve, f"http://127.0.0.1:{port}/metrics")
         event = reply(idle.client, idle.slack, thread, "Held at shutdown")
         wait_until(
             lambda: idle.helpdesk.requests_to("ticket/conversation"),
