@@ -86,9 +86,9 @@ def test_serve_metrics_count_a_flow_once_across_two_gunicorn_workers(
                 forged = client.post("command=%2Fticket&text=help", FORM, secret="wrong")
                 assert forged.status_code == 401
             wait_until(
-                lambda: value(scrape(base + "/metrics"), "ticket_bot_poll_cycle_seconds_count"),
+                lambda: value(scrape(base + "/metrics"), "ticket_bot_poll_helpdesk_requests_total"),
                 timeout=20,
-                what="a poll cycle",
+                what="a poll cycle that read the new ticket",
             )
             scrapes = [scrape(base + "/metrics") for _ in range(4)]  # both workers answer
             assert bot.stop(signal.SIGTERM, timeout=STARTUP_SECONDS) == 0, bot.output()
