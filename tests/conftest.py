@@ -23,6 +23,19 @@ __all__ = ["free_port"]  # also imported from here by older callers
 pytest_plugins = ["tests.support.server_django_helpdesk"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The embedded sandbox keeps its file in $XDG_DATA_HOME/ticket-bot/: a temporary one,
+    for this process and the bot processes tests start, never the user's own."""
+    before = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("data-home"))
+    yield
+    if before is None:
+        del os.environ["XDG_DATA_HOME"]
+    else:
+        os.environ["XDG_DATA_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """TEST_REDIS_URL when CI started one; otherwise a redis-server started here."""

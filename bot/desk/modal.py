@@ -17,11 +17,15 @@ from bot.gateway import GatewayError, PriorityLevel, TicketGateway
 from bot.slack import ids
 from bot.slack.forms import Draft, ModalContext
 from bot.slack.render import escape_mrkdwn, render
-from bot.store import Store
+from bot.store import Store, is_unreachable
 
 log = logging.getLogger(__name__)
 
 DRAFT_TTL = 7 * 24 * 3600
+STORE_DOWN_TEXT = (
+    ":warning: I cannot reach my store (Redis) right now, so I cannot open the form. "
+    "Please try again in a few minutes; if it goes on, tell whoever runs this bot."
+)
 
 Respond = Any  # Bolt's respond(): text and blocks to the command's response_url
 
@@ -48,8 +52,15 @@ class NewTicketModal:
         except SlackApiError as exc:
             self._did_not_open(exc, respond)
             return
-        except Exception:
-            log.exception("opening the new-ticket modal failed")
+        except Exception as exc:
+            if not is_unreachable(exc):
+                log.exception("opening the new-ticket modal failed")
+                return
+            self.store.outage.failed(exc)  # logged once per outage
+            respond(
+                **render("notice.json.j2", text=STORE_DOWN_TEXT, details=None),
+                response_type="ephemeral",
+            )
             return
         if lists is None:
             view_id = opened["view"]["id"]

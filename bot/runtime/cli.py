@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bot.runtime.settings import ConfigError, load_settings
+from bot.runtime.settings import ConfigError, Unreachable, load_settings
 
 
 def parser() -> argparse.ArgumentParser:
@@ -37,10 +37,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         for line in exc.problems:
             print(f"ticket-bot: {line}", file=sys.stderr)
-        print(
-            "ticket-bot: set these in the environment or in .env (see README.md)", file=sys.stderr
-        )
-        return 2
+        if not isinstance(exc, Unreachable):
+            print(
+                "ticket-bot: set these in the environment or in .env (see README.md)",
+                file=sys.stderr,
+            )
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
 

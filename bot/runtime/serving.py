@@ -9,8 +9,10 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from bot.runtime.check import socket_mode_url
 from bot.runtime.metrics import registry_for, serve_metrics
 from bot.runtime.metrics_web import WsgiApp
+from bot.runtime.settings import Unreachable
 from bot.runtime.wiring import create_app, start
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,15 @@ def run_socket() -> int:
     runtime = start("SLACK_APP_TOKEN")
     token = runtime.settings.SLACK_APP_TOKEN
     assert token is not None
+    # the first connection URL asked for here: a refused token is one line and exit 1
+    # (`Unreachable`) rather than Bolt's traceback
+    try:
+        url = socket_mode_url(runtime.settings)
+    except Unreachable:
+        runtime.close()
+        raise
     handler = SocketModeHandler(runtime.app, token.get_secret_value())  # type: ignore[no-untyped-call, unused-ignore]
+    handler.client.wss_uri = url  # connect() uses it instead of asking again
     # Python's default SIGTERM kills at once: no clean-up, the link dropped mid-envelope
     signal.signal(signal.SIGTERM, _stop)
     worker = runtime.start_worker()

@@ -6,9 +6,13 @@ variable and what it wants; secrets are `SecretStr`, masked in every repr.
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -72,9 +76,28 @@ REQUIREMENTS = {
 class ConfigError(Exception):
     """Start-up cannot go on; each line names a variable and what it wants."""
 
+    #: the process's exit status (`ticket-bot` prints the lines and exits with it)
+    exit_code = 2
+
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+class Unreachable(ConfigError):
+    """A service a variable names refused us or did not answer at start-up (REDIS_URL,
+    SLACK_APP_TOKEN): each line names the variable and says what to check."""
+
+    exit_code = 1
+
+
+def redact_url(url: str) -> str:
+    """`url` without its userinfo (a proxy's or Redis's password): safe to print."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
 
 
 def problem(variable: str, what: str = "is required") -> str:
@@ -202,12 +225,28 @@ class Settings(BaseSettings):
         return self.REDIS_URL.get_secret_value() if self.REDIS_URL else None
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Read the settings; raise `ConfigError` with one line per bad variable."""
+def load_settings(*required: str, **overrides: Any) -> Settings:
+    """Read the settings; `required`: variables this mode needs besides the ones every mode
+    does. Raise `ConfigError` naming every problem at once, one line per variable."""
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
+        problems = _describe(exc)
+        named = {line.split(" ", 1)[0] for line in problems}
+        unset = [v for v in required if v not in named and not _given(v, overrides)]
+        raise ConfigError(problems + [problem(v) for v in unset]) from None
+    require(settings, *required)
+    return settings
+
+
+def _given(variable: str, overrides: dict[str, Any]) -> bool:
+    """Whether `variable` has a value where Settings would read it."""
+    if overrides.get(variable) or os.environ.get(variable):
+        return True
+    env_file = overrides.get("_env_file", Settings.model_config.get("env_file"))
+    if not isinstance(env_file, str | Path) or not Path(env_file).is_file():
+        return False
+    return bool(dotenv_values(env_file).get(variable))
 
 
 def _describe(exc: ValidationError, prefix: str = "") -> list[str]:

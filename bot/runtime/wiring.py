@@ -6,8 +6,8 @@ import atexit
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import redis
 from slack_bolt import App
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
 from bot.desk import build_desk
@@ -15,10 +15,19 @@ from bot.gateway import TicketGateway
 from bot.runtime import logs
 from bot.runtime.after_ack import AfterAck
 from bot.runtime.backends import build_gateway, embedded_sandbox
+from bot.runtime.health import HealthProbe
 from bot.runtime.metered import MeteredWebClient, metered_gateway
 from bot.runtime.metrics import SyncMetrics, registry_for
 from bot.runtime.metrics_web import MetricsMiddleware, WsgiApp
-from bot.runtime.settings import Settings, load_settings, require
+from bot.runtime.settings import (
+    ConfigError,
+    Settings,
+    Unreachable,
+    load_section,
+    load_settings,
+    redact_url,
+    require,
+)
 from bot.runtime.web import WebApp
 from bot.slack.app import build_app
 from bot.slack.client import build_client
@@ -46,7 +55,7 @@ def build_slack_app(
     replies = Replies(store, gateway, desk.cards.note, after_ack)
     secret = settings.SLACK_SIGNING_SECRET
     signing_secret = secret.get_secret_value() if secret else ""
-    return build_app(client, signing_secret, desk, replies, after_ack)
+    return build_app(client, signing_secret, desk, replies, after_ack, store.outage)
 
 
 @dataclass
@@ -61,14 +70,24 @@ class Runtime:
     sandbox: Sandbox | None = None
     #: the Slack Web API client the app uses, shared with the sync worker
     client: WebClient | None = None
+    #: Redis and the helpdesk checked in the background (/healthz, the store's outage log)
+    health: HealthProbe | None = None
 
     def wsgi(self) -> WsgiApp:
         """The WSGI app, with GET /metrics and every Slack request counted."""
+        secret = self.settings.SLACK_SIGNING_SECRET
+        signing_secret = secret.get_secret_value() if secret else ""
         hooks = WebhookReceiver.from_settings(
             self.settings, self.gateway, self.store, observe=SyncMetrics()
         )
-        web = WebApp(SlackRequestHandler(self.app), self.store, self.gateway, hooks)
+        web = WebApp(self.app, signing_secret, self.start_health_probe(), hooks)
         return MetricsMiddleware(web, registry_for(self.store))
+
+    def start_health_probe(self) -> HealthProbe:
+        """The background probe of this process (one, however often asked)."""
+        if self.health is None:
+            self.health = HealthProbe(self.store, self.gateway).start()
+        return self.health
 
     def start_worker(self) -> SyncWorker:
         """The sync worker (outbox + poller) on threads of this process, on this store."""
@@ -81,19 +100,26 @@ class Runtime:
         return worker
 
     def close(self) -> None:
+        if self.health is not None:
+            self.health.stop()
         self.after_ack.drain()
         self.gateway.close()
         self.store.close()
 
 
 def start(*required: str, settings: Settings | None = None) -> Runtime:
-    """Everything a serving process needs; `ConfigError` names what is missing."""
-    settings = settings or load_settings()
+    """Everything a serving process needs. `ConfigError` names every problem of the
+    configuration at once; `Unreachable` says REDIS_URL does not answer."""
+    settings = settings or load_settings(*required)
     require(settings, *required)
     logs.configure(settings.LOG_LEVEL, settings.secrets(), settings.LOG_FORMAT)
-    helpdesk = build_gateway(settings)
+    helpdesk = _gateway_and_sections(settings)
     gateway = metered_gateway(helpdesk, settings.TICKET_BACKEND.value)
-    store = connect(settings.redis_url, settings.REDIS_PREFIX)
+    try:
+        store = connect_store(settings)
+    except Unreachable:
+        gateway.close()
+        raise
     after_ack = AfterAck()
     # its threads are daemons, which would die with the interpreter mid-task: an exiting
     # process (a gunicorn worker's sys.exit, Ctrl-C) first lets acked work finish
@@ -104,6 +130,45 @@ def start(*required: str, settings: Settings | None = None) -> Runtime:
     app = build_slack_app(settings, gateway, store, after_ack, client)
     sandbox = embedded_sandbox(helpdesk)
     return Runtime(settings, store, gateway, app, after_ack, sandbox=sandbox, client=client)
+
+
+def _gateway_and_sections(settings: Settings) -> TicketGateway:
+    """The gateway, once the backend's and the outbox's variables are checked together."""
+    from bot.sync.worker import OutboxSettings
+
+    problems = []
+    try:
+        load_section(OutboxSettings)
+    except ConfigError as exc:
+        problems += exc.problems
+    try:
+        gateway = build_gateway(settings)
+    except ConfigError as exc:
+        raise ConfigError(problems + exc.problems) from None
+    if problems:
+        gateway.close()
+        raise ConfigError(problems)
+    return gateway
+
+
+def connect_store(settings: Settings) -> Store:
+    """The store, after one ping when REDIS_URL is set: a Redis that does not answer at
+    start-up stops the process with one line rather than a traceback per poll."""
+    store = connect(settings.redis_url, settings.REDIS_PREFIX)
+    if settings.redis_url is None:
+        return store
+    try:
+        store.redis.ping()
+    except redis.RedisError as exc:
+        store.close()
+        where = redact_url(settings.redis_url)
+        raise Unreachable(
+            [
+                f"REDIS_URL: no Redis answers at {where} ({type(exc).__name__}). "
+                "Fix: start Redis, or correct REDIS_URL."
+            ]
+        ) from None
+    return store
 
 
 def create_app(run_worker: bool = True) -> WsgiApp:

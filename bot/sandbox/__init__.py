@@ -7,6 +7,6 @@ each, cross-check them. Code alike in the two is not to be shared."""
 
 from __future__ import annotations
 
-from bot.sandbox.server import API_KEY, DEFAULT_DB, PASSWORD, USERNAME, Sandbox
+from bot.sandbox.server import API_KEY, PASSWORD, USERNAME, Sandbox, default_db
 
-__all__ = ["API_KEY", "DEFAULT_DB", "PASSWORD", "USERNAME", "Sandbox"]
+__all__ = ["API_KEY", "PASSWORD", "USERNAME", "Sandbox", "default_db"]

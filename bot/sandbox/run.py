@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 
 from bot.gateway.epixel import EpixelGateway
-from bot.sandbox.server import DEFAULT_DB, Sandbox
+from bot.sandbox.server import Sandbox, default_db
 
 log = logging.getLogger(__name__)
 
@@ -18,9 +18,10 @@ EMBEDDED_PORT = 8025
 
 
 def run_sandbox(
-    port: int, db_path: str = DEFAULT_DB, print_line: Callable[[str], None] = print
+    port: int, db_path: str | None = None, print_line: Callable[[str], None] = print
 ) -> int:
     """Serve until Ctrl-C or SIGTERM."""
+    db_path = db_path or default_db()
     try:
         sandbox = Sandbox(db_path, port).start()
     except OSError as exc:
@@ -63,8 +64,9 @@ class SandboxGateway(EpixelGateway):
             self.sandbox.stop()
 
 
-def embedded_gateway(db_path: str = DEFAULT_DB) -> EpixelGateway:
+def embedded_gateway(db_path: str | None = None) -> EpixelGateway:
     """A sandbox in this process (on EMBEDDED_PORT, else any free port) and a gateway on it."""
+    db_path = db_path or default_db()
     sandbox = _start_embedded(db_path)
     log.info(
         "TICKET_API_URL is unset: using an embedded sandbox helpdesk at %s "

@@ -4,6 +4,7 @@ and the web page at `/`, from one stdlib `ThreadingHTTPServer`."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -16,11 +17,22 @@ from bot.sandbox.web import AGENT, PageInfo, WebPages, add_agent_reply
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1/"
-DEFAULT_DB = "./ticket-bot-sandbox.sqlite3"
+DB_NAME = "sandbox.sqlite3"
 #: the documented credentials of the one sandbox account (public: a local test desk)
 API_KEY = "sandbox-api-key"
 USERNAME = "bot@sandbox.local"
 PASSWORD = "sandbox-password"  # noqa: S105
+
+
+def default_db() -> str:
+    """The sandbox's SQLite file in the user's data directory (XDG), never the working
+    directory: `$XDG_DATA_HOME/ticket-bot/`, else `~/.local/share/ticket-bot/`."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share"
+    )
+    folder = os.path.join(base, "ticket-bot")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    return os.path.join(folder, DB_NAME)
 
 
 class Sandbox:

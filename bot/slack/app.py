@@ -14,7 +14,9 @@ from bot.desk import Desk
 from bot.desk.deferred import Defer
 from bot.log_context import log_ids
 from bot.slack import listeners
+from bot.slack.errors import answer_failures
 from bot.slack.listeners.events import MessageSink
+from bot.store import StoreOutage
 
 
 class _ClientGivenOnPurpose(logging.Filter):
@@ -34,6 +36,7 @@ def build_app(
     desk: Desk,
     replies: MessageSink,
     after_ack: Defer,
+    outage: StoreOutage,
 ) -> App:
     """The Bolt app: every Slack surface registered, requests verified with `signing_secret`."""
     logging.getLogger("slack_bolt.App").addFilter(_client_given_on_purpose)
@@ -44,7 +47,11 @@ def build_app(
         # listeners ack and hand everything else to after_ack, so running them on
         # the request's thread answers Slack without Bolt's 10 ms ack polling
         process_before_response=True,
+        # a signed request no listener takes is answered by answer_failures: a 200, one
+        # log line (Bolt's 404 would make Slack retry it)
+        raise_error_for_unhandled_request=True,
     )
+    answer_failures(app, outage)
     app.use(_with_request_ids)
     listeners.register(app, desk, replies, after_ack)
     return app

@@ -16,12 +16,24 @@ from bot.store.base import JsonValue, StoreBase, StreamEntry, ThreadRef
 from bot.store.cache import LookupCache
 from bot.store.keys import Keys
 from bot.store.links import Links
+from bot.store.outage import StoreOutage, is_unreachable
 from bot.store.poll import PollState
 from bot.store.streams import OUTBOX_GROUP, OutboxStreams
 
-__all__ = ["OUTBOX_GROUP", "JsonValue", "Store", "StreamEntry", "ThreadRef", "connect"]
+__all__ = [
+    "OUTBOX_GROUP",
+    "JsonValue",
+    "Store",
+    "StoreOutage",
+    "StreamEntry",
+    "ThreadRef",
+    "connect",
+    "is_unreachable",
+]
 
 log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 class Store(LookupCache, Links, PollState, OutboxStreams, StoreBase):
@@ -29,13 +41,18 @@ class Store(LookupCache, Links, PollState, OutboxStreams, StoreBase):
         self.redis = client
         self.prefix = prefix
         self.keys = Keys(prefix)
+        #: whether Redis is out of reach now, told once per outage
+        self.outage = StoreOutage()
         self._start_cache()
 
     def ping(self) -> bool:
         try:
-            return bool(self.redis.ping())
-        except redis.RedisError:
+            answered = bool(self.redis.ping())
+        except redis.RedisError as exc:
+            self.outage.failed(exc)
             return False
+        self.outage.answered()
+        return answered
 
     def close(self) -> None:
         self._refreshers.shutdown(wait=False, cancel_futures=True)
@@ -51,7 +68,12 @@ class Store(LookupCache, Links, PollState, OutboxStreams, StoreBase):
 def connect(redis_url: str | None, prefix: str) -> Store:
     """A store on the Redis at `redis_url`, or on an embedded one when it is None."""
     if redis_url:
-        client = redis.Redis.from_url(redis_url, decode_responses=True, health_check_interval=30)
+        client = redis.Redis.from_url(
+            redis_url,
+            decode_responses=True,
+            health_check_interval=30,
+            socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,  # a black-holed host: no hang
+        )
         return Store(client, prefix)
     import fakeredis
 

@@ -70,6 +70,22 @@ class Keys:
     def claim(self, name: str) -> str:
         return self._key("claim", name)
 
+    # --- a ticket's keys together ------------------------------------------------------
+
+    def per_ticket(self, ticket_id: str, thread: tuple[str, str] | None) -> list[str]:
+        """Every key that belongs to one ticket, given its thread: they expire together
+        once it retires from polling. A new per-ticket key must be listed here, unless it
+        expires on its own (the sent fingerprints: 30 days after the last write; the lease)."""
+        keys = [
+            self.ticket_link(ticket_id),
+            self.requester(ticket_id),
+            self.poll_cursor(ticket_id),
+            self.poll_state(ticket_id),
+        ]
+        if thread is not None:
+            keys.append(self.thread_link(*thread))
+        return keys
+
 
 # --- claim names: what each claim guards ---------------------------------------------
 

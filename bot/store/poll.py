@@ -11,6 +11,9 @@ import redis
 
 from bot.store.base import StoreBase, ThreadRef
 
+#: how long a retired ticket's keys (links, poll state, cursor, requester) outlive its
+#: retirement: its card's buttons work until then
+RETIRED_KEYS_TTL = 90 * 24 * 3600
 #: the suffix of a poll lease kept for a rest after a poll (its owner's id before it)
 LEASE_RESTING = "|resting"
 
@@ -111,10 +114,12 @@ class PollState(StoreBase):
         pipe.hset(state, mapping={"status": str(status), "priority": str(priority or "")})
         if closed:
             pipe.hsetnx(state, "closed_at", str(time.time()))
-        else:
-            pipe.hdel(state, "closed_at")
-            pipe.srem(self.keys.poll_retired(), ticket_id)
-        pipe.execute()
+            pipe.execute()
+            return
+        pipe.hdel(state, "closed_at")
+        pipe.srem(self.keys.poll_retired(), ticket_id)
+        if pipe.execute()[-1]:  # it was retired: its keys are kept for good again
+            self._expire_ticket_keys(ticket_id, None)
 
     def poll_states(self, ticket_ids: list[str]) -> list[dict[str, str]]:
         """The last state seen of each ticket, in order ({} when none)."""
@@ -128,5 +133,20 @@ class PollState(StoreBase):
         retired = self.keys.poll_retired()
         return {str(member) for member in self.redis.sdiff([self.keys.linked(), retired])}
 
-    def retire_from_polling(self, ticket_id: str) -> None:
+    def retire_from_polling(self, ticket_id: str, keep_seconds: int = RETIRED_KEYS_TTL) -> None:
+        """No more polling; the ticket's keys expire in `keep_seconds` unless it comes back
+        first (reopened: remember_ticket_state un-retires it and keeps its keys again)."""
         self.redis.sadd(self.keys.poll_retired(), ticket_id)
+        self._expire_ticket_keys(ticket_id, keep_seconds)
+
+    def _expire_ticket_keys(self, ticket_id: str, seconds: int | None) -> None:
+        """Give every per-ticket key a time to live (None: no expiry again)."""
+        raw_thread = self.redis.get(self.keys.ticket_link(ticket_id))
+        thread = None if raw_thread is None else ThreadRef(*json.loads(raw_thread))
+        pipe = self.redis.pipeline(transaction=False)
+        for key in self.keys.per_ticket(ticket_id, thread):
+            if seconds is None:
+                pipe.persist(key)
+            else:
+                pipe.expire(key, seconds)
+        pipe.execute()

@@ -28,6 +28,11 @@ class OutboxFigures(NamedTuple):
     dead_letters: int
 
 
+#: the dead letters kept, newest first (XADD MAXLEN ~: Redis trims whole nodes, so a few
+#: more may stay); each is a job that could not be delivered and was told in its thread
+DEAD_LETTERS_KEPT = 10_000
+
+
 class OutboxStreams(StoreBase):
     # A Redis Stream read through one consumer group: replies, edits, deletions
     # and ticket creations written by listeners, delivered by the workers. What
@@ -106,7 +111,12 @@ class OutboxStreams(StoreBase):
     def outbox_dead_letter(self, entry_id: str, fields: dict[str, str], reason: str) -> None:
         dead = {**fields, "entry": entry_id, "reason": reason, "failed_at": f"{time.time():.3f}"}
         pipe = self.redis.pipeline()
-        pipe.xadd(self.outbox_dead_stream(), dead)  # type: ignore[arg-type]
+        pipe.xadd(
+            self.outbox_dead_stream(),
+            dead,  # type: ignore[arg-type]
+            maxlen=DEAD_LETTERS_KEPT,
+            approximate=True,
+        )
         pipe.xack(self.outbox_stream(), OUTBOX_GROUP, entry_id)
         pipe.xdel(self.outbox_stream(), entry_id)
         pipe.hdel(self.keys.outbox_attempts(), entry_id)

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 DELIVERED = "white_check_mark"
 FAILED = "x"
 NOTE_ONCE_TTL = 30 * 24 * 3600
+#: the note kind of "could not reach the helpdesk", once per thread until a delivery works
+DEAD_NOTE = "dead-note"
 
 
 class Retry(Exception):
@@ -87,10 +89,10 @@ class Delivery:
         try:
             if isinstance(job, ReplyJob):
                 self.store.set_message_state(job.channel, job.ts, status="dead")
-                self._react(job.channel, job.ts, FAILED)
-                self._note(job, f":x: This reply could not reach the helpdesk: {reason}")
+                self._react(job.channel, job.ts, FAILED)  # on each message that failed
+                self._note_dead_once(job, f":x: This reply could not reach the helpdesk: {reason}")
             elif isinstance(job, EditJob):
-                self._note(job, f":x: An edit could not reach the helpdesk: {reason}")
+                self._note_dead_once(job, f":x: An edit could not reach the helpdesk: {reason}")
             elif isinstance(job, CreateJob):
                 self.creation.show_failure(job.view_id, job.draft, job.context, reason)
         except Exception:
@@ -113,6 +115,8 @@ class Delivery:
             self._send(job, parts[index], look_first=retried and index == done)
             self.store.set_message_state(job.channel, job.ts, parts_done=str(index + 1))
         self.store.set_message_state(job.channel, job.ts, status="delivered", sent_text=text)
+        # delivered again: the thread's next failure is a new outage, worth a note
+        self.store.release(note_claim(DEAD_NOTE, job.channel, job.thread_ts))
         self._react(job.channel, job.ts, DELIVERED)
 
     def _parts(self, job: ReplyJob, text: str) -> list[Part]:
@@ -200,6 +204,12 @@ class Delivery:
                 f":warning: {names} not sent to the helpdesk: it takes files up to "
                 f"{size_label(limit)}.",
             )
+
+    def _note_dead_once(self, job: ReplyJob | EditJob, text: str) -> None:
+        """One note per thread per outage: messages failing one after another (or sent to
+        fill the dead letters) add a reaction each, not a note each."""
+        if self._once(note_claim(DEAD_NOTE, job.channel, job.thread_ts)):
+            self._note(job, text + " (messages marked :x: here did not reach it)")
 
     def _note(self, job: ReplyJob | EditJob | DeleteJob, text: str) -> None:
         try:

@@ -66,7 +66,7 @@ from bot.gateway import (
 from bot.log_context import log_ids
 from bot.runtime.settings import Settings
 from bot.slack.render import escape_mrkdwn, render
-from bot.store import Store, ThreadRef
+from bot.store import Store, ThreadRef, is_unreachable
 from bot.sync.observe import SyncObserver
 from bot.sync.rate import TokenBucket
 
@@ -154,8 +154,11 @@ class Poller:
                 log.info("poll cycle: %s", report)
                 seconds = time.monotonic() - started
                 self.observe.poll_cycle(seconds, report.requests, report.posted, report.changes)
-            except Exception:
-                log.exception("a poll cycle failed")
+            except Exception as exc:
+                if is_unreachable(exc):
+                    self.store.outage.failed(exc)  # one log line per outage
+                else:
+                    log.exception("a poll cycle failed")
             stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
 
     def poll_once(self) -> PollReport:

@@ -124,8 +124,9 @@ class OutboxWorker:
                     self._take_over_idle()
                     next_claim = time.monotonic() + self.settings.claim_every
                 self._read_new()
+                self.store.outage.answered()
             except redis.RedisError as exc:
-                log.warning("outbox: Redis failed (%s); trying again", type(exc).__name__)
+                self.store.outage.failed(exc)  # one log line per outage, not one a second
                 stop.wait(1.0)
         deadline = time.monotonic() + DRAIN_SECONDS
         for thread in threads:
@@ -155,7 +156,7 @@ class OutboxWorker:
                 self.store.outbox_ensure_group()
                 return
             except redis.RedisError as exc:
-                log.warning("outbox: Redis failed (%s); trying again", type(exc).__name__)
+                self.store.outage.failed(exc)
                 self._stop.wait(1.0)
 
     def _read_new(self) -> None:
@@ -196,7 +197,7 @@ class OutboxWorker:
             try:
                 self.store.outbox_touch(self.consumer, held)
             except redis.RedisError as exc:
-                log.warning("outbox heartbeat failed: %s", type(exc).__name__)
+                self.store.outage.failed(exc)
 
     # --- one lane ----------------------------------------------------------------
 

@@ -170,6 +170,7 @@ def test_unset_api_url_builds_a_gateway_on_an_embedded_sandbox(
     monkeypatch.chdir(tmp_path)
     for name in [n for n in os.environ if n.startswith(OWN_ENV_PREFIXES)]:
         monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     caplog.set_level(logging.INFO)
     settings = load_settings(_env_file=None, SLACK_BOT_TOKEN="xoxb-test")
     assert settings.TICKET_API_URL == ""
@@ -182,7 +183,8 @@ def test_unset_api_url_builds_a_gateway_on_an_embedded_sandbox(
         assert httpx.get(found.group(2)).status_code == 200
     finally:
         gateway.close()
-    assert (tmp_path / "ticket-bot-sandbox.sqlite3").exists()
+    assert (tmp_path / "data" / "ticket-bot" / "sandbox.sqlite3").exists()
+    assert list(tmp_path.glob("*.sqlite3")) == []  # nothing in the working directory
     with pytest.raises(httpx.TransportError):  # closing the gateway stopped the sandbox
         httpx.get(found.group(2), timeout=2)
 
@@ -217,7 +219,8 @@ def test_serve_without_api_url_runs_on_the_embedded_sandbox(tmp_path: Path) -> N
 
 def test_cli_prints_the_settings_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
-    bot = BotProcess(["sandbox", "--port", str(port)], bot_env(), tmp_path)
+    env = bot_env(XDG_DATA_HOME=str(tmp_path / "data"))
+    bot = BotProcess(["sandbox", "--port", str(port)], env, tmp_path)
     try:
         wait_for(bot, r"Ctrl-C stops it")
         output = bot.output()
@@ -236,7 +239,8 @@ def test_cli_prints_the_settings_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert "sandbox helpdesk stopped" in bot.output()
     finally:
         bot.kill()
-    assert (tmp_path / "ticket-bot-sandbox.sqlite3").exists()
+    assert (tmp_path / "data" / "ticket-bot" / "sandbox.sqlite3").exists()
+    assert list(tmp_path.glob("*.sqlite3")) == []
 
 
 def test_cli_says_when_the_port_is_taken(tmp_path: Path, sandbox: Sandbox) -> None:

@@ -40,11 +40,15 @@ def test_too_large_attachment_is_refused_in_the_ack(live: Harness) -> None:
 
 
 def test_healthz_answers_503_while_the_helpdesk_is_down_then_200(live: Harness) -> None:
+    assert httpx.get(live.url + "/healthz").status_code == 503  # no check finished yet
     live.helpdesk.fail_next(50, status=503)
+    live.health.check_now()
     down = httpx.get(live.url + "/healthz", timeout=30)
     assert down.status_code == 503 and "helpdesk" in down.text
     live.helpdesk.reset()
+    live.health.check_now()
     assert httpx.get(live.url + "/healthz").status_code == 200
+    assert httpx.get(live.url + "/livez").status_code == 200
     assert httpx.get(live.url + "/nothing").status_code == 404
 
 
@@ -74,7 +78,8 @@ def test_check_all_well(check_env: CheckEnv) -> None:
     with FakeSlack(bot_token=BOT_TOKEN) as slack, FakeEpixel() as helpdesk:
         check_env(slack, helpdesk)
         assert run_check(lines.append) == 0
-    assert all(line.startswith("ok") for line in lines)
+    # the test Redis keeps nothing on disk: a warning, which does not fail the check
+    assert all(line.startswith(("ok", "warning")) for line in lines), lines
     assert any("3 categories" in line for line in lines)
 
 
@@ -115,14 +120,15 @@ def test_no_token_warning_when_the_token_is_in_the_environment(
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
-def test_check_says_when_the_embedded_sandbox_stands_in(
+def test_check_says_the_embedded_sandbox_is_a_problem_outside_the_console(
     check_env: CheckEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lines: list[str] = []
     with FakeSlack(bot_token=BOT_TOKEN) as slack, FakeEpixel() as helpdesk:
         check_env(slack, helpdesk)
         monkeypatch.delenv("TICKET_API_URL")
-        assert run_check(lines.append) == 0
+        assert run_check(lines.append) == 1
     sandbox_lines = [line for line in lines if "embedded sandbox" in line]
-    assert len(sandbox_lines) == 1 and "set TICKET_API_URL" in sandbox_lines[0], lines
+    assert len(sandbox_lines) == 1, lines
+    assert sandbox_lines[0].startswith("PROBLEM") and "set TICKET_API_URL" in sandbox_lines[0]
     assert any("helpdesk (epixel): answering" in line for line in lines), lines

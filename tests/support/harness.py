@@ -10,11 +10,11 @@ from typing import Any, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import redis
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.gateway import TicketGateway
 from bot.runtime.after_ack import AfterAck
 from bot.runtime.backends import build_gateway
+from bot.runtime.health import HealthProbe
 from bot.runtime.settings import Settings, load_settings
 from bot.runtime.web import WebApp
 from bot.runtime.wiring import build_slack_app
@@ -58,6 +58,7 @@ class Harness:
         settings: Settings,
         gateway: TicketGateway,
         url: str,
+        health: HealthProbe,
     ) -> None:
         self.slack = slack
         self.helpdesk = desk
@@ -65,6 +66,7 @@ class Harness:
         self.settings = settings
         self.gateway = gateway
         self.url = url
+        self.health = health
         self.client = SignedClient(
             url + "/slack/events", SIGNING_SECRET, response_url=slack.new_response_url()
         )
@@ -118,8 +120,11 @@ def running_bot(
         gateway = build_gateway(settings)
         store = Store(redis.Redis.from_url(redis_url, decode_responses=True), prefix)
         app = build_slack_app(settings, gateway, store, AfterAck())
+        # not started: its helpdesk requests would disturb tests that count them; health
+        # tests start it (harness.health.start() or check_now())
+        health = HealthProbe(store, gateway)
         hooks = WebhookReceiver.from_settings(settings, gateway, store)
-        wsgi = WebApp(SlackRequestHandler(app), store, gateway, hooks)
+        wsgi = WebApp(app, SIGNING_SECRET, health, hooks)
         server = make_server("127.0.0.1", 0, wsgi, ThreadingWSGIServer, QuietHandler)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
@@ -127,7 +132,13 @@ def running_bot(
         if outbox is not None:
             worker = SyncWorker(settings, gateway, store, outbox=outbox, poll=False).start()
         harness = Harness(
-            slack, helpdesk, store, settings, gateway, f"http://127.0.0.1:{server.server_port}"
+            slack,
+            helpdesk,
+            store,
+            settings,
+            gateway,
+            f"http://127.0.0.1:{server.server_port}",
+            health,
         )
         try:
             yield harness
@@ -137,5 +148,6 @@ def running_bot(
                 worker.stop()
             server.shutdown()
             server.server_close()
+            health.stop()
             gateway.close()
             store.close()

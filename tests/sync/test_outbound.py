@@ -14,9 +14,9 @@ from wsgiref.simple_server import make_server
 
 import pytest
 import redis
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.runtime.after_ack import AfterAck
+from bot.runtime.health import HealthProbe
 from bot.runtime.web import WebApp
 from bot.runtime.wiring import build_slack_app
 from bot.store import Store, ThreadRef
@@ -374,7 +374,7 @@ def test_thread_link_survives_a_restart_of_the_bot(
     server = make_server(
         "127.0.0.1",
         0,
-        WebApp(SlackRequestHandler(app), store, live.gateway),
+        WebApp(app, SIGNING_SECRET, HealthProbe(store, live.gateway)),
         ThreadingWSGIServer,
         QuietHandler,
     )

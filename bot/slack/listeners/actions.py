@@ -16,9 +16,16 @@ from bot.store import ThreadRef
 
 
 def _click(body: dict[str, Any], respond: Respond) -> Click:
-    container = body.get("container", {})
-    card = ThreadRef(container["channel_id"], container["message_ts"])
-    return Click(body["user"]["id"], card, respond)
+    container = body["container"]
+    card = ThreadRef(_text(container["channel_id"]), _text(container["message_ts"]))
+    return Click(_text(body["user"]["id"]), card, respond)
+
+
+def _text(value: object) -> str:
+    """A field Slack sends as a string; anything else is a malformed payload."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
 
 
 def _ticket_id(action: dict[str, Any]) -> str:
@@ -29,58 +36,47 @@ def register(app: App, desk: Desk, after_ack: Defer) -> None:
     @app.action(ids.CLOSE)
     @app.action(ids.REOPEN)
     def status(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
-        ack()
+        # parsed before the ack: a malformed payload fails here, answered by the app's
+        # error handler (bot/slack/errors.py) with one log line instead of a traceback
         closing = action["action_id"] == ids.CLOSE
-        # parsed after the ack: a malformed payload must not fail the acked request
-        after_ack(lambda: desk.cards.change_status(action["value"], closing, _click(body, respond)))
+        ticket_id, click = str(action["value"]), _click(body, respond)
+        ack()
+        after_ack(lambda: desk.cards.change_status(ticket_id, closing, click))
 
     @app.action(ids.PRIORITY_SELECT)
     def priority(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
+        ticket_id, click = _ticket_id(action), _click(body, respond)
+        wanted = str(action["selected_option"]["value"])
         ack()
-        after_ack(
-            lambda: desk.cards.change_priority(
-                _ticket_id(action),
-                str(action["selected_option"]["value"]),
-                _click(body, respond),
-            )
-        )
+        after_ack(lambda: desk.cards.change_priority(ticket_id, wanted, click))
 
     @app.action(ids.TAGS_SELECT)
     def tags(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
+        ticket_id, click = _ticket_id(action), _click(body, respond)
+        tags = [str(o["value"]) for o in action.get("selected_options") or []]
         ack()
-        after_ack(
-            lambda: desk.cards.change_tags(
-                _ticket_id(action),
-                [o["value"] for o in action.get("selected_options", [])],
-                _click(body, respond),
-            )
-        )
+        after_ack(lambda: desk.cards.change_tags(ticket_id, tags, click))
 
     @app.action(ids.LIST_PAGE_PREVIOUS)
     @app.action(ids.LIST_PAGE_NEXT)
     def page(ack: Ack, action: dict[str, Any], respond: Respond) -> None:
+        where = json.loads(action["value"])
+        status = str(where["status"]) if where.get("status") else None
+        offset = int(where["offset"])
         ack()
-
-        def show_page() -> None:
-            where = json.loads(action["value"])
-            status = str(where["status"]) if where.get("status") else None
-            desk.queries.list_tickets(status, int(where["offset"]), respond, replace=True)
-
-        after_ack(show_page)
+        after_ack(lambda: desk.queries.list_tickets(status, offset, respond, replace=True))
 
     @app.action(ids.LOOKUP_RETRY)
     @app.action(ids.DRAFT_RESTORE)
     def modal_button(ack: Ack, action: dict[str, Any], body: dict[str, Any]) -> None:
-        ack()
         modal = desk.modal
         redo = (
             modal.retry_lookups if action["action_id"] == ids.LOOKUP_RETRY else modal.restore_form
         )
-        after_ack(
-            lambda: redo(
-                body["view"]["id"], ModalContext.load(body["view"].get("private_metadata"))
-            )
-        )
+        view_id = str(body["view"]["id"])
+        context = ModalContext.load(body["view"].get("private_metadata"))
+        ack()
+        after_ack(lambda: redo(view_id, context))
 
     @app.action(ids.CATEGORY_INPUT)
     @app.action(ids.PRIORITY_INPUT)

@@ -24,14 +24,12 @@ def register(app: App, desk: Desk, after_ack: Defer) -> None:
         sub, _, rest = words.partition(" ")
         sub, rest = sub.lower(), rest.strip()
         if sub == "new":
-            ack()
+            trigger_id = str(command["trigger_id"])  # parsed before the ack (slack/errors.py)
             context = ModalContext(
                 channel=command.get("channel_id"), response_url=command.get("response_url")
             )
-            after_ack(
-                lambda: desk.modal.open(command["trigger_id"], rest, context, respond),
-                urgent=True,
-            )
+            ack()
+            after_ack(lambda: desk.modal.open(trigger_id, rest, context, respond), urgent=True)
         elif sub in ("list", "show") and not _can(desk, sub):
             ack(
                 **_notice(f"`/ticket {sub}` is not available with this helpdesk."),

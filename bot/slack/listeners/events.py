@@ -24,7 +24,8 @@ def register(app: App, desk: Desk, replies: MessageSink, after_ack: Defer) -> No
     @app.event("app_home_opened")
     def home(event: dict[str, Any], client: WebClient) -> None:
         if event.get("tab") == "home":
-            after_ack(lambda: client.views_publish(user_id=event["user"], view=desk.queries.home()))
+            user = str(event["user"])  # parsed before the ack (bot/slack/errors.py)
+            after_ack(lambda: client.views_publish(user_id=user, view=desk.queries.home()))
 
     @app.event("message")
     def message(event: dict[str, Any], body: dict[str, Any]) -> None:
