@@ -224,3 +224,31 @@ def test_a_job_waiting_at_sigterm_is_delivered_once_by_the_next_worker_at_once(
         worker.kill()
     assert conversations(idle.helpdesk, ticket_id) == ["Ada Lovelace: Held at shutdown"]
     assert idle.store.outbox_pending() == 0
+
+
+def test_a_delivery_under_way_at_sigterm_finishes_before_serve_exits(
+    idle: Harness, redis_url: str, tmp_path: Path
+) -> None:
+    """The helpdesk takes 2 s over a reply when SIGTERM comes: the stopping process still
+    delivers it, once, and hands nothing back."""
+    thread = linked_thread(idle)
+    ticket_id = ticket_of(idle, thread)
+    env = serving_env(idle.slack, idle.helpdesk, redis_url, idle.store.prefix)
+    port = free_port()
+    idle.helpdesk.hang_next(1, 2.0, path_contains="ticket/conversation")
+    serve = BotProcess(["serve", "--port", str(port)], env, tmp_path, "serve")
+    try:
+        wait_until_healthy(serve, f"http://127.0.0.1:{port}/metrics")
+        event = reply(idle.client, idle.slack, thread, "Under way")
+        wait_until(
+            lambda: idle.helpdesk.requests_to("ticket/conversation"),
+            timeout=20,
+            what=f"the attempt\n{serve.output()}",
+        )
+        assert serve.stop(signal.SIGTERM, timeout=STARTUP_SECONDS) == 0, serve.output()
+    finally:
+        serve.kill()
+    assert "handed" not in serve.output(), serve.output()
+    assert conversations(idle.helpdesk, ticket_id) == ["Ada Lovelace: Under way"]
+    assert event["ts"] in delivered_reactions(idle.slack)
+    assert idle.store.outbox_pending() == 0
