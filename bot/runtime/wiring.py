@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.desk import build_desk
+from bot.desk.deferred import Defer
 from bot.gateway import TicketGateway
 from bot.runtime import logs
 from bot.runtime.after_ack import AfterAck
@@ -31,7 +33,7 @@ from bot.runtime.settings import (
 from bot.runtime.web import WebApp
 from bot.slack.app import build_app
 from bot.slack.client import build_client
-from bot.store import Store, connect
+from bot.store import Store, StoreOutage, connect, is_unreachable
 from bot.sync.replies import Replies
 from bot.sync.webhooks import WebhookReceiver
 
@@ -51,11 +53,40 @@ def build_slack_app(
     client = client or build_client(
         settings.SLACK_BOT_TOKEN.get_secret_value(), settings.SLACK_API_URL
     )
-    desk = build_desk(gateway, store, client, after_ack, ticket_channel=settings.TICKET_CHANNEL)
-    replies = Replies(store, gateway, desk.cards.note, after_ack)
+    defer = StoreOutageAware(after_ack, store.outage)
+    desk = build_desk(
+        gateway,
+        store,
+        client,
+        defer,
+        ticket_channel=settings.TICKET_CHANNEL,
+        agents=settings.agent_ids,
+    )
+    replies = Replies(store, gateway, desk.cards.note, defer)
     secret = settings.SLACK_SIGNING_SECRET
     signing_secret = secret.get_secret_value() if secret else ""
-    return build_app(client, signing_secret, desk, replies, after_ack, store.outage)
+    return build_app(client, signing_secret, desk, replies, defer, store.outage)
+
+
+class StoreOutageAware:
+    """The after-ack executor, with work that fails because Redis is out of reach told
+    once per outage (bot/store/outage.py) instead of a traceback each time."""
+
+    def __init__(self, after_ack: Defer, outage: StoreOutage) -> None:
+        self.after_ack = after_ack
+        self.outage = outage
+
+    def __call__(self, work: Callable[[], object], *, urgent: bool = False) -> None:
+        def guarded() -> object:
+            try:
+                return work()
+            except Exception as exc:
+                if not is_unreachable(exc):
+                    raise
+                self.outage.failed(exc)
+                return None
+
+        self.after_ack(guarded, urgent=urgent)
 
 
 @dataclass

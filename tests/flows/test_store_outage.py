@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from bot.slack import ids
-from tests.support.flows import open_form, submit, texts
+from tests.support.flows import linked_ticket, open_form, submit, texts, thread_of
 from tests.support.harness import Harness, running_bot
+from tests.support.outbound import wait_until
 from tests.support.redis_server import RedisServer
 
 OUTAGE_LINE = "cannot reach Redis"
@@ -114,3 +115,21 @@ def test_after_the_outage_the_bot_says_so_once_and_works_again(
     bot.health.check_now()
     bot.client.command("new Printer")
     bot.slack.wait_for("views.open", timeout=10)
+
+
+def test_a_card_click_with_redis_down_logs_the_outage_once_without_a_traceback(
+    bot: Harness, server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    ticket_id = linked_ticket(bot)
+    card = thread_of(bot, ticket_id)
+    server.kill()
+    action = {"action_id": ids.CLOSE, "block_id": f"card:{ticket_id}", "value": ticket_id}
+    container = {"type": "message", "channel_id": card.channel, "message_ts": card.ts}
+    with caplog.at_level(logging.INFO):
+        for _ in range(3):
+            assert bot.client.block_action(action, container=container).status_code == 200
+        wait_until(lambda: _outage_lines(caplog))
+        bot.client.command("new")  # after-ack work of its own, queued behind the clicks
+        bot.slack.wait_for("response_url", timeout=10)
+    assert len(_outage_lines(caplog)) == 1, caplog.text
+    assert _tracebacks(caplog) == []

@@ -91,7 +91,7 @@ def test_a_retired_tickets_keys_expire_and_a_reopen_keeps_them_again(live: Harne
     assert len(ttls) == 5, ttls  # link both ways, requester, cursor, poll state
     assert all(0 < ttl <= RETIRED_KEYS_TTL for ttl in ttls.values()), ttls
 
-    click = Click("U1", thread_of(live, ticket_id), lambda **_: None)
-    desk.cards.change_status(ticket_id, False, click)  # reopened from the card
+    click = Click("U1", thread_of(live, ticket_id), lambda **_: None, "1.1")
+    desk.cards.change_status(False, click)  # reopened from the card
     assert ticket_id in live.store.tickets_to_poll()
     assert set(_ticket_ttls(live, ticket_id).values()) == {-1}

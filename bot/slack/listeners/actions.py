@@ -1,4 +1,8 @@
-"""Buttons and selects: on cards, in the modal, in ticket lists."""
+"""Buttons and selects: on cards, in the modal, in ticket lists.
+
+Each listener parses its payload before the ack (no I/O, so the ack is not delayed):
+a malformed payload fails there, and the app's error handler (bot/slack/errors.py)
+answers it with a 200 and one log line instead of a traceback after the ack."""
 
 from __future__ import annotations
 
@@ -15,10 +19,13 @@ from bot.slack.forms import ModalContext
 from bot.store import ThreadRef
 
 
-def _click(body: dict[str, Any], respond: Respond) -> Click:
+def _click(action: dict[str, Any], body: dict[str, Any], respond: Respond) -> Click:
+    """The card clicked (its ticket is the one linked to it: values and block ids the
+    request carries are not trusted), who clicked, and this click's own id."""
     container = body["container"]
     card = ThreadRef(_text(container["channel_id"]), _text(container["message_ts"]))
-    return Click(_text(body["user"]["id"]), card, respond)
+    interaction = str(action.get("action_ts") or body.get("trigger_id") or "")
+    return Click(_text(body["user"]["id"]), card, respond, interaction)
 
 
 def _text(value: object) -> str:
@@ -28,43 +35,40 @@ def _text(value: object) -> str:
     return value
 
 
-def _ticket_id(action: dict[str, Any]) -> str:
-    return str(action["block_id"]).removeprefix(ids.CARD_ACTIONS_PREFIX)
-
-
 def register(app: App, desk: Desk, after_ack: Defer) -> None:
     @app.action(ids.CLOSE)
     @app.action(ids.REOPEN)
     def status(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
-        # parsed before the ack: a malformed payload fails here, answered by the app's
-        # error handler (bot/slack/errors.py) with one log line instead of a traceback
         closing = action["action_id"] == ids.CLOSE
-        ticket_id, click = str(action["value"]), _click(body, respond)
+        click = _click(action, body, respond)
         ack()
-        after_ack(lambda: desk.cards.change_status(ticket_id, closing, click))
+        after_ack(lambda: desk.cards.change_status(closing, click))
 
     @app.action(ids.PRIORITY_SELECT)
     def priority(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
-        ticket_id, click = _ticket_id(action), _click(body, respond)
-        wanted = str(action["selected_option"]["value"])
+        wanted, click = str(action["selected_option"]["value"]), _click(action, body, respond)
         ack()
-        after_ack(lambda: desk.cards.change_priority(ticket_id, wanted, click))
+        after_ack(lambda: desk.cards.change_priority(wanted, click))
 
     @app.action(ids.TAGS_SELECT)
     def tags(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
-        ticket_id, click = _ticket_id(action), _click(body, respond)
-        tags = [str(o["value"]) for o in action.get("selected_options") or []]
+        chosen = [str(o["value"]) for o in action.get("selected_options") or []]
+        click = _click(action, body, respond)
         ack()
-        after_ack(lambda: desk.cards.change_tags(ticket_id, tags, click))
+        after_ack(lambda: desk.cards.change_tags(chosen, click))
 
     @app.action(ids.LIST_PAGE_PREVIOUS)
     @app.action(ids.LIST_PAGE_NEXT)
-    def page(ack: Ack, action: dict[str, Any], respond: Respond) -> None:
+    def page(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
         where = json.loads(action["value"])
         status = str(where["status"]) if where.get("status") else None
-        offset = int(where["offset"])
+        offset, everyone, user = int(where["offset"]), bool(where.get("all")), body["user"]["id"]
         ack()
-        after_ack(lambda: desk.queries.list_tickets(status, offset, respond, replace=True))
+        after_ack(
+            lambda: desk.queries.list_tickets(
+                user, status, offset, respond, everyone=everyone, replace=True
+            )
+        )
 
     @app.action(ids.LOOKUP_RETRY)
     @app.action(ids.DRAFT_RESTORE)
