@@ -1,7 +1,8 @@
 """The use-cases: what happens when someone asks the bot for something.
 
 One service per group — the modal (modal.py), creating tickets (create.py), the
-card and its buttons (cards.py), looking tickets up (queries.py) — each given
+card and its buttons (cards.py), looking tickets up (queries.py), who may see
+and do what (access.py) — each given
 its dependencies when it is built. Listeners parse Slack payloads and call one
 of them; the gateway does the helpdesk work; templates give everything its look;
 errors become plain sentences (explain.py).
@@ -9,10 +10,12 @@ errors become plain sentences (explain.py).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
 
+from bot.desk.access import Access
 from bot.desk.cards import Cards
 from bot.desk.create import Creation
 from bot.desk.deferred import Defer
@@ -33,6 +36,7 @@ class Desk:
     creation: Creation
     cards: Cards
     queries: Queries
+    access: Access
 
     @property
     def capabilities(self) -> Capabilities:
@@ -47,10 +51,13 @@ def build_desk(
     after_ack: Defer,
     *,
     ticket_channel: str | None = None,
+    agents: Iterable[str] = (),
 ) -> Desk:
+    """`agents`: TICKET_AGENTS, Slack user and user group ids."""
     lookups = Lookups(gateway, store, slack)
+    access = Access(store, slack, agents)
     modal = NewTicketModal(gateway, store, slack, lookups, after_ack)
-    cards = Cards(gateway, store, slack, lookups)
+    cards = Cards(gateway, store, slack, lookups, access)
     creation = Creation(gateway, store, slack, lookups, modal, cards, ticket_channel=ticket_channel)
-    queries = Queries(gateway, store, slack, lookups)
-    return Desk(gateway, lookups, modal, creation, cards, queries)
+    queries = Queries(gateway, store, slack, lookups, access)
+    return Desk(gateway, lookups, modal, creation, cards, queries, access)

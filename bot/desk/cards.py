@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
+from bot.desk.access import Access
 from bot.desk.explain import explain
 from bot.desk.lookups import Lookups
 from bot.gateway import GatewayError, PriorityLevel, Ticket, TicketGateway, TicketStatus
 from bot.slack.render import escape_mrkdwn, render
 from bot.store import Store, ThreadRef
-from bot.store.keys import click_claim
+from bot.store.keys import card_change_lock, click_claim
 
-CLICK_CLAIM_TTL = 10
+log = logging.getLogger(__name__)
+
+#: how long a handled click is remembered, so the same interaction is never handled twice
+CLICK_CLAIM_TTL = 24 * 3600
+#: a ticket's change lock outlives no change; a crashed one frees it after this
+CHANGE_LOCK_TTL = 60
+#: how long a click waits for the ticket's change under way (a double click's first)
+CHANGE_WAIT = 30.0
+WAIT_STEP = 0.05
 
 Respond = Callable[..., Any]
 
@@ -27,21 +40,32 @@ class Click:
     user_id: str
     card: ThreadRef
     respond: Respond
+    #: this very interaction (Slack's action_ts of it): one click is handled once
+    interaction: str
 
 
 @dataclass(frozen=True)
 class Change:
     """One change a card asks the helpdesk for."""
 
-    #: what it changes, as part of the claim that makes a double click one change
-    key: str
-    apply: Callable[[], None]
+    #: what a refusal names: "close this ticket"
+    what: str
+    apply: Callable[[str], None]
     #: the thread note's verb phrase: "closed the ticket"
     done: str
     #: the status just set, shown on the card when the helpdesk's answers do not say it
     status_set: TicketStatus | None = None
     #: the priority just set
     priority_set: PriorityLevel | None = None
+
+    def shown_in(self, state: dict[str, str]) -> bool:
+        """The card shows this change already (a double click's second click, or a click
+        on a card older than the last change): nothing to do."""
+        if self.status_set is not None:
+            return state.get("status") == self.status_set.id
+        if self.priority_set is not None:
+            return state.get("priority") == self.priority_set.id
+        return False
 
 
 @dataclass
@@ -50,6 +74,7 @@ class Cards:
     store: Store
     slack: WebClient
     lookups: Lookups
+    access: Access
 
     def render(self, ticket: Ticket, footer: str | None = None) -> Any:
         """The card's message: ticket fields, and the controls the helpdesk allows."""
@@ -66,7 +91,7 @@ class Cards:
             footer=footer,
         )
 
-    def change_status(self, ticket_id: str, closing: bool, click: Click) -> None:
+    def change_status(self, closing: bool, click: Click) -> None:
         """Close or Reopen: the helpdesk's own closing or reopening status."""
         caps = self.gateway.capabilities
         status = caps.closing_status() if closing else caps.reopening_status()
@@ -74,54 +99,108 @@ class Cards:
         if status is None:
             _refuse(click, f"This helpdesk has no status to mark a ticket {verb}.")
             return
-        apply = lambda: self.gateway.set_status(ticket_id, status)  # noqa: E731
-        change = Change(f"status:{status.id}", apply, f"{verb} the ticket", status_set=status)
-        self._change(ticket_id, change, click)
+        change = Change(
+            "close this ticket" if closing else "reopen this ticket",
+            lambda ticket_id: self.gateway.set_status(ticket_id, status),
+            f"{verb} the ticket",
+            status_set=status,
+        )
+        self._change(change, click)
 
-    def change_priority(self, ticket_id: str, priority_id: str, click: Click) -> None:
+    def change_priority(self, priority_id: str, click: Click) -> None:
         priority = self.lookups.priority(priority_id)
         if priority is None:
             _refuse(click, "This helpdesk has no such priority any more.")
             return
-        apply = lambda: self.gateway.update_ticket(ticket_id, priority=priority)  # noqa: E731
-        done = f"set the priority to {escape_mrkdwn(priority.label)}"
-        change = Change(f"priority:{priority.id}", apply, done, priority_set=priority)
-        self._change(ticket_id, change, click)
+        change = Change(
+            "change this ticket's priority",
+            lambda ticket_id: self.gateway.update_ticket(ticket_id, priority=priority),
+            f"set the priority to {escape_mrkdwn(priority.label)}",
+            priority_set=priority,
+        )
+        self._change(change, click)
 
-    def change_tags(self, ticket_id: str, tag_ids: list[str], click: Click) -> None:
+    def change_tags(self, tag_ids: list[str], click: Click) -> None:
         names = [t.name for t in self.lookups.tags() if t.id in tag_ids]
-        apply = lambda: self.gateway.update_ticket(ticket_id, tag_ids=tag_ids)  # noqa: E731
-        done = "set the tags to " + (", ".join(names) or "none")
-        self._change(ticket_id, Change("tags:" + ",".join(sorted(tag_ids)), apply, done), click)
+        change = Change(
+            "change this ticket's tags",
+            lambda ticket_id: self.gateway.update_ticket(ticket_id, tag_ids=tag_ids),
+            "set the tags to " + (", ".join(names) or "none"),
+        )
+        self._change(change, click)
 
-    def _change(self, ticket_id: str, change: Change, click: Click) -> None:
-        """One change per double click; the card updated in place; a line in the thread.
+    def _change(self, change: Change, click: Click) -> None:
+        """The ticket linked to the card (never one the request names), changed by whoever
+        may; one change per click; the card updated in place; a line in the thread.
+
+        Nothing is kept of a click that was refused or failed: it may be tried again."""
+        ticket_id = self.store.ticket_for_thread(click.card)
+        if ticket_id is None:
+            _refuse(click, "This card is not linked to a ticket.")
+            return
+        if not self.access.may_act(click.user_id, ticket_id):
+            _tell(click, f"Only the requester or an agent can {change.what}.")
+            return
+        claim = click_claim(f"{click.user_id}:{click.interaction}")
+        if not self.store.claim(claim, CLICK_CLAIM_TTL):
+            return  # this very click again
+        done = False
+        try:
+            with self._one_change_at_a_time(ticket_id):
+                done = self._apply(ticket_id, change, click)
+        finally:
+            if not done:
+                self.store.release(claim)
+
+    def _apply(self, ticket_id: str, change: Change, click: Click) -> bool:
+        """True when the change is made and the card shows it (or showed it already).
 
         The change is recorded as the thread's state before the helpdesk is asked: a
         helpdesk that pushes (a webhook) may have it read back before this returns, and
-        the sync must not announce it as made in the helpdesk."""
-        claim = click_claim(ticket_id, change.key)
-        if not self.store.claim(claim, CLICK_CLAIM_TTL):
-            return
+        the sync must not announce it as made in the helpdesk. When the helpdesk refuses,
+        or Slack does not update the card, the state before comes back: the poller then
+        sees what the card lacks, and repairs it."""
         before = self.store.poll_states([ticket_id])[0]
+        if change.shown_in(before):
+            return True
         if before:
             expected = _expected(before, change.status_set, change.priority_set)
             self.store.remember_ticket_state(ticket_id, *expected)
         try:
-            change.apply()
+            change.apply(ticket_id)
             ticket = self.gateway.get_ticket(ticket_id).ticket
             if change.status_set is not None and not self.gateway.capabilities.status_in:
                 ticket = ticket.model_copy(update={"status": change.status_set})
-            self.store.remember_ticket_state(ticket.id, *ticket_state(ticket))
-        except GatewayError as exc:
+            self.slack.chat_update(
+                channel=click.card.channel, ts=click.card.ts, **self.render(ticket)
+            )
+        except (GatewayError, SlackApiError, OSError) as exc:
             if before:
                 self.store.remember_ticket_state(ticket_id, *_expected(before, None, None))
-            self.store.release(claim)
-            _refuse(click, explain(exc))
-            return
-        self.slack.chat_update(channel=click.card.channel, ts=click.card.ts, **self.render(ticket))
+            if isinstance(exc, GatewayError):
+                _refuse(click, explain(exc))
+            else:
+                log.warning("ticket %s: its card was not updated (%s)", ticket_id, exc)
+                _refuse(click, "Done in the helpdesk, but Slack did not update the card yet.")
+            return False
+        self.store.remember_ticket_state(ticket.id, *ticket_state(ticket))
         who = self.lookups.person(click.user_id).name
         self.note(click.card, f"{escape_mrkdwn(who)} {change.done}.")
+        return True
+
+    @contextmanager
+    def _one_change_at_a_time(self, ticket_id: str) -> Iterator[None]:
+        """Hold the ticket's change lock, waiting for a change under way to finish."""
+        lock = card_change_lock(ticket_id)
+        deadline = time.monotonic() + CHANGE_WAIT
+        while not self.store.claim(lock, CHANGE_LOCK_TTL):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"ticket {ticket_id}: a change is taking too long")
+            time.sleep(WAIT_STEP)
+        try:
+            yield
+        finally:
+            self.store.release(lock)
 
     def note(self, thread: ThreadRef, text: str) -> None:
         """A short line in a ticket's thread; `text` is mrkdwn, already escaped."""
@@ -131,9 +210,14 @@ class Cards:
 
 
 def _refuse(click: Click, text: str) -> None:
-    """An ephemeral warning to whoever clicked."""
+    """An ephemeral warning to whoever clicked; `text` is plain."""
+    _tell(click, f":warning: {escape_mrkdwn(text)}")
+
+
+def _tell(click: Click, text: str) -> None:
+    """An ephemeral line to whoever clicked; `text` is mrkdwn, already escaped."""
     click.respond(
-        **render("notice.json.j2", text=f":warning: {text}", details=None),
+        **render("notice.json.j2", text=text, details=None),
         response_type="ephemeral",
         replace_original=False,
     )

@@ -28,6 +28,8 @@ from bot.store.keys import create_claim
 from bot.sync.outbox import CreateJob, Outbox
 
 CREATE_CLAIM_TTL = 24 * 3600
+#: Slack's own answers that say "not now" rather than "never"
+SLACK_TRANSIENT = {"internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 #: helpdesk refusals of these domain fields are shown next to their block in the form
 FIELD_BLOCKS = {
     "subject": ids.SUBJECT_BLOCK,
@@ -36,6 +38,10 @@ FIELD_BLOCKS = {
     "priority": ids.PRIORITY_BLOCK,
     "attachment": ids.ATTACHMENT_BLOCK,
 }
+
+
+class CardNotPosted(Exception):
+    """The ticket exists but Slack did not take its card for now: the job is retried."""
 
 
 @dataclass
@@ -71,6 +77,10 @@ class Creation:
         `redelivered`: a worker died while creating this one; if it had begun, the
         ticket may or may not exist, and sending the create again could double it.
         """
+        created = self.store.created_ticket(view_id)
+        if created is not None:  # an earlier attempt created it: its card is what is left
+            self._announce(Ticket.model_validate_json(created), view_id, context)
+            return
         claim = create_claim(view_id)
         if not self.store.claim(claim, CREATE_CLAIM_TTL):
             if redelivered:
@@ -91,7 +101,25 @@ class Creation:
             self.store.release(claim)
             self.show_failure(view_id, draft, context, f"{exc}.")
         else:
-            self._announce(ticket, user_id, view_id, context)
+            # remembered before anything else can fail: a retried job posts the card
+            # of this ticket instead of creating another
+            self.store.remember_created(view_id, ticket.model_dump_json(), CREATE_CLAIM_TTL)
+            self.store.remember_requester(ticket.id, self.lookups.person(user_id).name, user_id)
+            self._announce(ticket, view_id, context)
+
+    def gave_up(self, view_id: str, draft: Draft, context: ModalContext, reason: str) -> None:
+        """The job is dead-lettered: say what became of the ticket."""
+        created = self.store.created_ticket(view_id)
+        if created is None:
+            self.show_failure(view_id, draft, context, reason)
+            return
+        ticket_id = Ticket.model_validate_json(created).id
+        headline = (
+            f":warning: Ticket *#{escape_mrkdwn(ticket_id)}* was created, "
+            "but its card was not posted."
+        )
+        self.modal.update_view(view_id, self.modal.result_view(context, headline, details=None))
+        self.modal.tell(context, headline, details=escape_mrkdwn(reason))
 
     def _create(self, draft: Draft, user_id: str, view_id: str) -> Ticket:
         caps = self.gateway.capabilities
@@ -138,20 +166,28 @@ class Creation:
         self.modal.update_view(view_id, self.modal.result_view(context, headline, draft=draft))
         self.modal.tell(context, headline, keep=draft)
 
-    def _announce(self, ticket: Ticket, user_id: str, view_id: str, context: ModalContext) -> None:
+    def _announce(self, ticket: Ticket, view_id: str, context: ModalContext) -> None:
+        """Post the card and link it, once; `CardNotPosted` when Slack may take it later."""
         channel = self.ticket_channel or context.channel
-        self.store.remember_requester(ticket.id, self.lookups.person(user_id).name)
         headline = f":white_check_mark: Ticket *#{ticket.id}* was created"
         details = None
-        if not channel:
+        if self.store.thread_for_ticket(ticket.id) is not None:
+            headline += " and posted."  # by an attempt that stopped right after
+        elif not channel:
             headline += ", but I have no channel to post its card in."
             details = "Set TICKET_CHANNEL or use `/ticket new` in a channel."
         else:
             try:
                 posted = self.slack.chat_postMessage(channel=channel, **self.cards.render(ticket))
             except SlackApiError as exc:
+                data, status = exc.response.data, exc.response.status_code
+                error = str(data.get("error", "")) if isinstance(data, dict) else ""
+                if status >= 500 or error in SLACK_TRANSIENT:
+                    raise CardNotPosted(f"Slack answered {status} {error}".strip()) from exc
                 headline += ", but I could not post its card."
-                details = _channel_advice(exc.response.get("error", ""), channel)
+                details = _channel_advice(error, channel)
+            except OSError as exc:  # Slack unreachable, after the client's own retries
+                raise CardNotPosted(f"Slack could not be reached ({type(exc).__name__})") from exc
             else:
                 self.store.link_thread(ticket.id, ThreadRef(posted["channel"], posted["ts"]))
                 self.store.start_sync(ticket.id, *ticket_state(ticket))  # the poller

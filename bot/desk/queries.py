@@ -3,22 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.desk.access import Access
 from bot.desk.explain import explain
 from bot.desk.lookups import Lookups
-from bot.gateway import GatewayError, StatusKind, TicketGateway, TicketStatus
+from bot.gateway import (
+    GatewayError,
+    NotFound,
+    StatusKind,
+    Ticket,
+    TicketGateway,
+    TicketPage,
+    TicketStatus,
+)
 from bot.slack.render import escape_mrkdwn, render
 from bot.store import Store
 
 LIST_PAGE_SIZE = 10
+#: the helpdesk's tickets read at once for someone's own list
+OWN_LOOKUPS = 5
+#: a helpdesk that cannot show one ticket is scanned this far for someone's own
+SCAN_PAGE_SIZE = 50
+MAX_SCANNED_PAGES = 20
 SHOWN_CONVERSATIONS = 5
 
 Respond = Callable[..., Any]
+StatusFilter = TicketStatus | StatusKind | None
 
 
 @dataclass
@@ -27,6 +43,7 @@ class Queries:
     store: Store
     slack: WebClient
     lookups: Lookups
+    access: Access
 
     def status_filter(self, word: str) -> TicketStatus | StatusKind | None:
         """What `/ticket list WORD` lists: `open`, `pending` or `closed` (every status of
@@ -46,11 +63,27 @@ class Queries:
         return kinds + names
 
     def list_tickets(
-        self, status_word: str | None, offset: int, respond: Respond, replace: bool = False
+        self,
+        user_id: str,
+        status_word: str | None,
+        offset: int,
+        respond: Respond,
+        *,
+        everyone: bool = False,
+        replace: bool = False,
     ) -> None:
+        """`/ticket list`: the caller's own tickets; `everyone`: every ticket of the
+        helpdesk account, for agents only (checked here: a page button can be forged)."""
+        if everyone and not self.access.is_agent(user_id):
+            text = "Only agents can list every ticket. `/ticket list` lists yours."
+            respond(**_warning(text), response_type="ephemeral", replace_original=replace)
+            return
         status = self.status_filter(status_word) if status_word else None
         try:
-            page = self.gateway.list_tickets(status=status, offset=offset, limit=LIST_PAGE_SIZE)
+            if everyone:
+                page = self.gateway.list_tickets(status=status, offset=offset, limit=LIST_PAGE_SIZE)
+            else:
+                page = self._own_tickets(user_id, status, offset)
         except GatewayError as exc:
             respond(**_warning(explain(exc)), response_type="ephemeral")
             return
@@ -59,13 +92,68 @@ class Queries:
             page=page,
             status=status_word if status else None,
             status_name=status.name if isinstance(status, TicketStatus) else status,
+            everyone=everyone,
             show_status=self.gateway.capabilities.status_in,
         )
         respond(**message, response_type="ephemeral", replace_original=replace)
 
-    def show_ticket(self, ticket_id: str, respond: Respond) -> None:
+    def _own_tickets(self, user_id: str, status: StatusFilter, offset: int) -> TicketPage:
+        """A page of the tickets the bot created for `user_id` (the store's record of
+        them, newest first), as the helpdesk has them now."""
+        wanted = offset + LIST_PAGE_SIZE + 1  # one more tells whether there is a next page
+        own = self.store.tickets_requested_by(user_id)
+        if self.gateway.capabilities.ticket_detail:
+            found = self._own_by_id(own, status, wanted)
+        else:
+            found = self._own_from_list(set(own), status, wanted)
+        return TicketPage(
+            tickets=found[offset : offset + LIST_PAGE_SIZE],
+            offset=offset,
+            limit=LIST_PAGE_SIZE,
+            has_more=len(found) > offset + LIST_PAGE_SIZE,
+        )
+
+    def _own_by_id(self, own: list[str], status: StatusFilter, wanted: int) -> list[Ticket]:
+        """Read newest first, a few at a time, until `wanted` match `status`."""
+        found: list[Ticket] = []
+        with ThreadPoolExecutor(max_workers=OWN_LOOKUPS) as pool:
+            for start in range(0, len(own), OWN_LOOKUPS):
+                if len(found) >= wanted:
+                    break
+                for ticket in pool.map(self._ticket_or_none, own[start : start + OWN_LOOKUPS]):
+                    if ticket is not None and _matches(ticket, status):
+                        found.append(ticket)
+        return found[:wanted]
+
+    def _ticket_or_none(self, ticket_id: str) -> Ticket | None:
+        try:
+            return self.gateway.get_ticket(ticket_id).ticket
+        except NotFound:
+            return None  # deleted in the helpdesk: not listed
+
+    def _own_from_list(self, own: set[str], status: StatusFilter, wanted: int) -> list[Ticket]:
+        """Helpdesks that list but cannot show one ticket: their list, read for `own`."""
+        found: list[Ticket] = []
+        offset = 0
+        for _ in range(MAX_SCANNED_PAGES):
+            page = self.gateway.list_tickets(status=status, offset=offset, limit=SCAN_PAGE_SIZE)
+            found.extend(t for t in page.tickets if t.id in own)
+            if len(found) >= min(wanted, len(own)) or not page.has_more:
+                break
+            offset += SCAN_PAGE_SIZE
+        return found[:wanted]
+
+    def show_ticket(self, user_id: str, ticket_id: str, respond: Respond) -> None:
+        """`/ticket show`: to whoever may see it; anyone else gets the answer an unknown
+        id gets, so that nobody learns which ticket ids exist."""
+        if not self.access.may_see(user_id, ticket_id):
+            respond(**_warning(_unknown(ticket_id)), response_type="ephemeral")
+            return
         try:
             detail = self.gateway.get_ticket(ticket_id)
+        except NotFound:
+            respond(**_warning(_unknown(ticket_id)), response_type="ephemeral")
+            return
         except GatewayError as exc:
             text = f"Ticket #{escape_mrkdwn(ticket_id)}: {explain(exc)}"
             respond(**_warning(text), response_type="ephemeral")
@@ -106,6 +194,18 @@ class Queries:
 
     def home(self) -> Any:
         return render("home.json.j2")
+
+
+def _matches(ticket: Ticket, status: StatusFilter) -> bool:
+    if status is None:
+        return True
+    if isinstance(status, StatusKind):
+        return ticket.status.kind is status
+    return ticket.status.id == status.id
+
+
+def _unknown(ticket_id: str) -> str:
+    return f"Ticket #{escape_mrkdwn(ticket_id)}: {explain(NotFound(ticket_id))}"
 
 
 def _warning(text: str) -> Any:

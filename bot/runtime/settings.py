@@ -6,6 +6,7 @@ variable and what it wants; secrets are `SecretStr`, masked in every repr.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
@@ -33,6 +34,8 @@ REQUIREMENTS = {
     "e.g. 1=IT Support,2=Facilities",
     "DJANGO_HELPDESK_EXTENSIONS": "the file extensions django-helpdesk takes, e.g. .txt,.pdf,.png",
     "TICKET_CHANNEL": "a channel id such as C0123456789",
+    "TICKET_AGENTS": "Slack user ids (U…) and user group ids (S…), comma-separated, "
+    "e.g. U0123ABCD,S0456EFGH",
     "TICKET_SYNC_INTERVAL": "a whole number of seconds, at least 1",
     "TICKET_SYNC_RATE": "a number of helpdesk requests per second above 0, e.g. 20",
     "TICKET_SYNC_CLOSED_DAYS": "a number of days, 0 or more",
@@ -81,6 +84,14 @@ def problem(variable: str, what: str = "is required") -> str:
     return f"{variable} {what}: {REQUIREMENTS.get(variable, 'a value')}"
 
 
+class Shown(ValueError):
+    """A validator's complaint that its error line may show (it holds no secret)."""
+
+
+#: a Slack user id (U…, W… on Enterprise Grid) or user group id (S…)
+AGENT_ID = re.compile(r"[UWS][A-Z0-9]+")
+
+
 class Backend(StrEnum):
     EPIXEL = "epixel"
     GETFLY = "getfly"
@@ -110,6 +121,7 @@ class Settings(BaseSettings):
     TICKET_API_CLIENT_ID: str | None = None
     TICKET_API_CLIENT_SECRET: SecretStr | None = None
     TICKET_CHANNEL: str | None = None
+    TICKET_AGENTS: str = ""
     #: unset: POST /hooks/… answers 404
     TICKET_WEBHOOK_SECRET: SecretStr | None = None
     TICKET_SYNC_INTERVAL: int = Field(default=15, ge=1)
@@ -168,6 +180,19 @@ class Settings(BaseSettings):
             raise ValueError("not a channel id")
         return value or None
 
+    @field_validator("TICKET_AGENTS")
+    @classmethod
+    def _agents(cls, value: str) -> str:
+        ids = [part.strip() for part in value.split(",") if part.strip()]
+        bad = [part for part in ids if not AGENT_ID.fullmatch(part)]
+        if bad:
+            raise Shown("not a user or user group id: " + ", ".join(bad))
+        return ",".join(ids)
+
+    @property
+    def agent_ids(self) -> list[str]:
+        return [part for part in self.TICKET_AGENTS.split(",") if part]
+
     @field_validator("LOG_LEVEL")
     @classmethod
     def _log_level(cls, value: str) -> str:
@@ -215,7 +240,9 @@ def _describe(exc: ValidationError, prefix: str = "") -> list[str]:
     for error in exc.errors():
         variable = prefix + str(error["loc"][0]).upper() if error["loc"] else "configuration"
         missing = error["type"] == "missing"
-        problems.append(problem(variable, "is required" if missing else "is malformed"))
+        line = problem(variable, "is required" if missing else "is malformed")
+        shown = error.get("ctx", {}).get("error")
+        problems.append(f"{line} ({shown})" if isinstance(shown, Shown) else line)
     return problems
 
 

@@ -42,7 +42,14 @@ def build_slack_app(
     client = client or build_client(
         settings.SLACK_BOT_TOKEN.get_secret_value(), settings.SLACK_API_URL
     )
-    desk = build_desk(gateway, store, client, after_ack, ticket_channel=settings.TICKET_CHANNEL)
+    desk = build_desk(
+        gateway,
+        store,
+        client,
+        after_ack,
+        ticket_channel=settings.TICKET_CHANNEL,
+        agents=settings.agent_ids,
+    )
     replies = Replies(store, gateway, desk.cards.note, after_ack)
     secret = settings.SLACK_SIGNING_SECRET
     signing_secret = secret.get_secret_value() if secret else ""

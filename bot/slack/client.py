@@ -1,4 +1,6 @@
-"""The Slack Web API client: retries 429s after Retry-After, and connection errors."""
+"""The Slack Web API client: retries 429s after Retry-After, 5xx answers and connection
+errors with slack_sdk's own retry handlers; what still fails after them is the caller's
+(a card's post, for one, is retried by the outbox)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
 )
 
 from bot.gateway.models import FileUpload
@@ -24,6 +27,11 @@ SCOPES_USED = {
     "groups:history": "replies in ticket threads of private channels (message.groups)",
     "reactions:write": "a reaction on each reply once it reached the helpdesk, or failed to",
     "files:write": "helpdesk attachments uploaded into the ticket's thread",
+    "usergroups:read": "members of user groups named in TICKET_AGENTS (usergroups.users.list)",
+    "channels:read": "who may see a ticket whose card is in a public channel "
+    "(conversations.members)",
+    "groups:read": "who may see a ticket whose card is in a private channel "
+    "(conversations.members)",
 }
 
 
@@ -35,6 +43,7 @@ def build_client(token: str, api_url: str, client_class: type[WebClient] = WebCl
         timeout=WEB_API_TIMEOUT,
         retry_handlers=[
             ConnectionErrorRetryHandler(max_retry_count=2),
+            ServerErrorRetryHandler(max_retry_count=2),
             RateLimitErrorRetryHandler(max_retry_count=3),
         ],
     )

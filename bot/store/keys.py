@@ -34,6 +34,16 @@ class Keys:
     def requester(self, ticket_id: str) -> str:
         return self._key("requester", ticket_id)
 
+    def requester_id(self, ticket_id: str) -> str:
+        return self._key("requester-id", ticket_id)
+
+    def requested_by(self, user_id: str) -> str:
+        """The tickets created for one Slack user (a sorted set, scored by creation time)."""
+        return self._key("requested", user_id)
+
+    def created(self, view_id: str) -> str:
+        return self._key("created", view_id)
+
     def draft(self, view_id: str) -> str:
         return self._key("draft", view_id)
 
@@ -79,9 +89,14 @@ def create_claim(view_id: str) -> str:
     return f"create:{view_id}"
 
 
-def click_claim(ticket_id: str, change: str) -> str:
-    """One change per double click on a card."""
-    return f"click:{ticket_id}:{change}"
+def click_claim(interaction: str) -> str:
+    """One handling per click: `interaction` is the user and Slack's action_ts of it."""
+    return f"click:{interaction}"
+
+
+def card_change_lock(ticket_id: str) -> str:
+    """One change at a time per ticket, so a double click's second one sees the first done."""
+    return f"card-change:{ticket_id}"
 
 
 def event_claim(event_id: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 
 from bot.store.base import StoreBase, ThreadRef
 
@@ -27,11 +28,35 @@ class Links(StoreBase):
     def linked_tickets(self) -> set[str]:
         return {str(member) for member in self.redis.smembers(self.keys.linked())}
 
-    def remember_requester(self, ticket_id: str, name: str) -> None:
-        self.redis.set(self.keys.requester(ticket_id), name)
+    def remember_requester(self, ticket_id: str, name: str, user_id: str | None = None) -> None:
+        """Who a ticket was created for: the name its card shows and, when known, the
+        Slack user id that access (bot/desk/access.py) and `/ticket list` go by."""
+        pipe = self.redis.pipeline()
+        pipe.set(self.keys.requester(ticket_id), name)
+        if user_id:
+            pipe.set(self.keys.requester_id(ticket_id), user_id)
+            pipe.zadd(self.keys.requested_by(user_id), {ticket_id: time.time()})
+        pipe.execute()
+
+    def requester_id_of(self, ticket_id: str) -> str | None:
+        value = self.redis.get(self.keys.requester_id(ticket_id))
+        return None if value is None else str(value)
+
+    def tickets_requested_by(self, user_id: str) -> list[str]:
+        """The tickets created for `user_id`, newest first."""
+        return [str(t) for t in self.redis.zrevrange(self.keys.requested_by(user_id), 0, -1)]
 
     def requester_of(self, ticket_id: str) -> str | None:
         value = self.redis.get(self.keys.requester(ticket_id))
+        return None if value is None else str(value)
+
+    # --- creations: the ticket a modal submission made, so a retried job never makes two
+
+    def remember_created(self, view_id: str, ticket_id: str, ttl_seconds: int) -> None:
+        self.redis.set(self.keys.created(view_id), ticket_id, ex=ttl_seconds)
+
+    def created_ticket(self, view_id: str) -> str | None:
+        value = self.redis.get(self.keys.created(view_id))
         return None if value is None else str(value)
 
     # --- drafts: what someone typed into a modal, so nothing is lost ---------

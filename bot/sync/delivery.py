@@ -24,7 +24,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.desk.cards import Cards
-from bot.desk.create import Creation
+from bot.desk.create import CardNotPosted, Creation
 from bot.desk.explain import size_label
 from bot.desk.lookups import Lookups
 from bot.gateway import FileUpload, TicketGateway
@@ -76,9 +76,12 @@ class Delivery:
             if self.sync_ticket(job.ticket_id) is None:
                 raise Retry("another poller is reading this ticket")
         else:
-            self.creation.create(
-                job.draft, job.user_id, job.view_id, job.context, redelivered=attempt > 1
-            )
+            try:
+                self.creation.create(
+                    job.draft, job.user_id, job.view_id, job.context, redelivered=attempt > 1
+                )
+            except CardNotPosted as exc:
+                raise Retry(str(exc)) from exc  # the ticket is made; its card is retried
 
     def give_up(self, entry: Entry, reason: str) -> None:
         """Make a dead-lettered entry visible where it came from (a SyncJob has no
@@ -92,7 +95,7 @@ class Delivery:
             elif isinstance(job, EditJob):
                 self._note(job, f":x: An edit could not reach the helpdesk: {reason}")
             elif isinstance(job, CreateJob):
-                self.creation.show_failure(job.view_id, job.draft, job.context, reason)
+                self.creation.gave_up(job.view_id, job.draft, job.context, reason)
         except Exception:
             log.exception("could not report a dead-lettered %s entry", job.kind)
 

@@ -101,7 +101,8 @@ def test_helpdesk_slower_than_3s_does_not_delay_the_ack(live: Harness) -> None:
 
 def test_list_shows_tickets_with_paging(live: Harness) -> None:
     for n in range(12):
-        live.helpdesk.add_ticket(subject=f"Ticket {n}")
+        ticket_id = live.helpdesk.add_ticket(subject=f"Ticket {n}")
+        live.store.remember_requester(str(ticket_id), "Ada Lovelace", "U1")
     ack = live.client.command("list open")
     assert "Looking up" in texts(ack.json())
     listed = live.slack.wait_for("response_url")[0].args
@@ -129,6 +130,7 @@ def test_list_with_a_bad_status_says_what_is_wrong(live: Harness) -> None:
 def test_show_gives_details_and_latest_conversations(live: Harness) -> None:
     ticket_id = live.helpdesk.add_ticket(subject="VPN down <!here>")
     live.helpdesk.add_agent_conversation(ticket_id, "Have you tried <@U2>?")
+    live.store.remember_requester(str(ticket_id), "Ada Lovelace", "U1")
     live.client.command(f"show {ticket_id}")
     shown = texts(live.slack.wait_for("response_url")[0].args["blocks"])
     assert "VPN down &lt;!here&gt;" in shown

@@ -24,7 +24,7 @@ def getfly(redis_url: str, redis_prefix: str, monkeypatch: pytest.MonkeyPatch) -
     fake = FakeGetfly()
     for name, value in fake.section_env().items():  # a settings section: from the environment
         monkeypatch.setenv(name, value)
-    with running_bot(redis_url, redis_prefix, helpdesk=fake) as harness:
+    with running_bot(redis_url, redis_prefix, helpdesk=fake, TICKET_AGENTS="U1") as harness:
         yield harness
 
 
@@ -132,10 +132,10 @@ def test_show_and_list_take_ticket_codes(getfly: Harness) -> None:
     assert "#TICKET-99999" in missing and "does not know" in missing
     assert "/ticket show <id>" in texts(live.client.command("show <bad id>").json())
 
-    live.client.command("list")
+    live.client.command("list all")  # U1 is an agent
     listed = texts(live.slack.wait_for("response_url", count=3)[2].args["blocks"])
     assert f"#{code}" in listed and "Urgent Support Request" in listed
-    live.client.command("list open")
+    live.client.command("list open all")
     refused = texts(live.slack.wait_for("response_url", count=4)[3].args)
     assert "status" in refused
 

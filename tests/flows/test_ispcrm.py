@@ -21,7 +21,7 @@ def live(redis_url: str, redis_prefix: str, monkeypatch: pytest.MonkeyPatch) -> 
     # The backend reads its own section (ISPCRM_*) from the environment.
     for name, value in FakeIspcrm.section_env().items():
         monkeypatch.setenv(name, value)
-    with running_bot(redis_url, redis_prefix, helpdesk=FakeIspcrm()) as harness:
+    with running_bot(redis_url, redis_prefix, helpdesk=FakeIspcrm(), TICKET_AGENTS="U1") as harness:
         yield harness
 
 
@@ -85,9 +85,9 @@ def test_new_ticket_card_list_show_and_thread(live: Harness) -> None:
     thread = live.store.thread_for_ticket("101")
     assert thread is not None and thread.ts == card.response["ts"]
 
-    # /ticket list reads getCustomerTickets (subject names, status and priority names).
+    # /ticket list all reads getCustomerTickets (subject names, status and priority names).
     fake.add_ticket(3, status_id=2, priority_id=1)
-    live.client.command("list")
+    live.client.command("list all")  # U1 is an agent
     listed = texts(live.slack.wait_for("response_url")[0].args["blocks"])
     assert "#102" in listed and "New Connection" in listed and "Processing" in listed
     assert "#101" in listed and "Billing Issue" in listed and "High" in listed
@@ -113,7 +113,7 @@ def test_list_with_a_status_filters_in_the_bot(live: Harness) -> None:
     fake: FakeIspcrm = live.helpdesk
     fake.add_ticket(1, status_id=1)
     fake.add_ticket(2, status_id=3)
-    live.client.command("list closed")
+    live.client.command("list closed all")
     listed = texts(live.slack.wait_for("response_url")[0].args["blocks"])
     assert "#102" in listed and "#101" not in listed
 

@@ -119,6 +119,7 @@ def test_list_is_not_available_and_show_works(live: Harness) -> None:
 
     ticket_id = live.helpdesk.add_ticket("VPN down <!here>")
     live.helpdesk.add_agent_reply(ticket_id, "Have you tried turning it off?")
+    live.store.remember_requester(str(ticket_id), "Ada Lovelace", "U1")
     live.client.command(f"show {ticket_id}")
     shown = texts(live.slack.wait_for("response_url")[0].args["blocks"])
     assert "VPN down &lt;!here&gt;" in shown and "Have you tried turning it off?" in shown

@@ -92,7 +92,15 @@ def new_ticket_form(slack: FakeSlack) -> JsonDict:
 def test_socket_mode_serves_commands_actions_and_events(
     fakes: Fakes, redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
-    env = bot_env(fakes.slack, fakes.helpdesk, redis_url, redis_prefix, SLACK_APP_TOKEN=APP_TOKEN)
+    # U1 is an agent: the page button below lists every ticket
+    env = bot_env(
+        fakes.slack,
+        fakes.helpdesk,
+        redis_url,
+        redis_prefix,
+        SLACK_APP_TOKEN=APP_TOKEN,
+        TICKET_AGENTS="U1",
+    )
     with running(["socket"], env, tmp_path) as bot:
         wait_connected(fakes, bot)
         opened = fakes.slack.calls_to("apps.connections.open")
@@ -121,7 +129,7 @@ def _check_block_action_and_event(fakes: Fakes) -> None:
         "type": "button",
         "block_id": "list_pages",
         "action_id": "ticket_list_page_next",
-        "value": json.dumps({"status": None, "offset": 0}),
+        "value": json.dumps({"status": None, "all": True, "offset": 0}),
         "text": {"type": "plain_text", "text": "Next"},
     }
     response_url = fakes.slack.new_response_url()

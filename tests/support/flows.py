@@ -57,7 +57,14 @@ def create(live: Harness, subject: str = "Printer jam", **extra: Any) -> Any:
     }
     response = submit(live, view, **answers)
     assert response.status_code == 200
-    return live.slack.wait_for("chat.postMessage")[0]
+    card = live.slack.wait_for("chat.postMessage")[0]
+    if card.status == 200 and card.response["ok"]:  # its buttons work once it is linked
+        posted = ThreadRef(card.response["channel"], card.response["ts"])
+        deadline = time.monotonic() + 5
+        while live.store.ticket_for_thread(posted) is None:
+            assert time.monotonic() < deadline, "the card was never linked to its ticket"
+            time.sleep(0.02)
+    return card
 
 
 def wait_for_view(live: Harness, callback_id: str, containing: str = "") -> dict[str, Any]:
@@ -97,13 +104,15 @@ def make_poller(live: Harness, **settings: Any) -> Poller:
 
 
 def linked_ticket(live: Harness, subject: str = "Printer jam", *, legacy: bool = False) -> str:
-    """A helpdesk ticket with its card posted and linked, as the desk leaves it;
+    """A helpdesk ticket with its card posted and linked, as the desk leaves it, made
+    for U1 (Ada);
     `legacy`: linked before any poller existed (no sync state)."""
     ticket_id = str(live.helpdesk.add_ticket(subject, tags=[1]))
     desk = make_desk(live)
     ticket = live.gateway.get_ticket(ticket_id).ticket
     posted = desk.cards.slack.chat_postMessage(channel=CHANNEL, **desk.cards.render(ticket))
     live.store.link_thread(ticket_id, ThreadRef(posted["channel"], posted["ts"]))
+    live.store.remember_requester(ticket_id, "Ada Lovelace", "U1")
     if not legacy:
         live.store.start_sync(ticket_id, *ticket_state(ticket))
     return ticket_id

@@ -283,9 +283,8 @@ def test_a_change_made_with_the_cards_buttons_is_not_announced_again(live: Harne
     ticket_id = linked_ticket(live)
     desk = make_desk(live)
     thread = thread_of(live, ticket_id)
-    click = Click("U1", thread, lambda **_: None)
-    desk.cards.change_status(ticket_id, True, click)
-    desk.cards.change_priority(ticket_id, Classic.LOW.id, click)
+    desk.cards.change_status(True, Click("U1", thread, lambda **_: None, "1.1"))
+    desk.cards.change_priority(Classic.LOW.id, Click("U1", thread, lambda **_: None, "1.2"))
     updates = len(live.slack.calls_to("chat.update"))
 
     report = make_poller(live).poll_once()
@@ -332,8 +331,8 @@ def test_reopening_with_the_card_brings_a_retired_ticket_back(live: Harness) -> 
     make_poller(live).poll_once()
     live.store.retire_from_polling(ticket_id)
     desk = make_desk(live)
-    click = Click("U1", thread_of(live, ticket_id), lambda **_: None)
-    desk.cards.change_status(ticket_id, False, click)
+    click = Click("U1", thread_of(live, ticket_id), lambda **_: None, "1.1")
+    desk.cards.change_status(False, click)
     assert ticket_id in live.store.tickets_to_poll()
 
 

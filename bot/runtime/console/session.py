@@ -136,6 +136,7 @@ def console_settings(slack: ConsoleSlack, secret: str, helpdesk: Helpdesk) -> Se
         SLACK_API_URL=slack.base_url + "/api/",
         REDIS_URL=None,
         TICKET_CHANNEL=None,
+        TICKET_AGENTS=CONSOLE_USER,  # the one person at the console tries everything
         TICKET_SYNC_INTERVAL=SYNC_INTERVAL,
         **helpdesk.settings,
     )

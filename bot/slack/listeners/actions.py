@@ -15,14 +15,13 @@ from bot.slack.forms import ModalContext
 from bot.store import ThreadRef
 
 
-def _click(body: dict[str, Any], respond: Respond) -> Click:
+def _click(action: dict[str, Any], body: dict[str, Any], respond: Respond) -> Click:
+    """The card clicked (its ticket is the one linked to it: values and block ids the
+    request carries are not trusted), who clicked, and this click's own id."""
     container = body.get("container", {})
     card = ThreadRef(container["channel_id"], container["message_ts"])
-    return Click(body["user"]["id"], card, respond)
-
-
-def _ticket_id(action: dict[str, Any]) -> str:
-    return str(action["block_id"]).removeprefix(ids.CARD_ACTIONS_PREFIX)
+    interaction = str(action.get("action_ts") or body.get("trigger_id") or "")
+    return Click(body["user"]["id"], card, respond, interaction)
 
 
 def register(app: App, desk: Desk, after_ack: Defer) -> None:
@@ -32,16 +31,14 @@ def register(app: App, desk: Desk, after_ack: Defer) -> None:
         ack()
         closing = action["action_id"] == ids.CLOSE
         # parsed after the ack: a malformed payload must not fail the acked request
-        after_ack(lambda: desk.cards.change_status(action["value"], closing, _click(body, respond)))
+        after_ack(lambda: desk.cards.change_status(closing, _click(action, body, respond)))
 
     @app.action(ids.PRIORITY_SELECT)
     def priority(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
         ack()
         after_ack(
             lambda: desk.cards.change_priority(
-                _ticket_id(action),
-                str(action["selected_option"]["value"]),
-                _click(body, respond),
+                str(action["selected_option"]["value"]), _click(action, body, respond)
             )
         )
 
@@ -50,21 +47,27 @@ def register(app: App, desk: Desk, after_ack: Defer) -> None:
         ack()
         after_ack(
             lambda: desk.cards.change_tags(
-                _ticket_id(action),
                 [o["value"] for o in action.get("selected_options", [])],
-                _click(body, respond),
+                _click(action, body, respond),
             )
         )
 
     @app.action(ids.LIST_PAGE_PREVIOUS)
     @app.action(ids.LIST_PAGE_NEXT)
-    def page(ack: Ack, action: dict[str, Any], respond: Respond) -> None:
+    def page(ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond) -> None:
         ack()
 
         def show_page() -> None:
             where = json.loads(action["value"])
             status = str(where["status"]) if where.get("status") else None
-            desk.queries.list_tickets(status, int(where["offset"]), respond, replace=True)
+            desk.queries.list_tickets(
+                body["user"]["id"],
+                status,
+                int(where["offset"]),
+                respond,
+                everyone=bool(where.get("all")),
+                replace=True,
+            )
 
         after_ack(show_page)
 

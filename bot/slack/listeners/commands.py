@@ -10,7 +10,7 @@ from slack_bolt import Ack, App, Respond
 from bot.desk import Desk
 from bot.desk.deferred import Defer
 from bot.slack.forms import ModalContext
-from bot.slack.render import render, unescape_slack
+from bot.slack.render import escape_mrkdwn, render, unescape_slack
 
 COMMAND = "/ticket"
 #: a ticket id as any helpdesk writes it: digits (Epixel) or a code such as TICKET-12345
@@ -38,9 +38,9 @@ def register(app: App, desk: Desk, after_ack: Defer) -> None:
                 response_type="ephemeral",
             )
         elif sub == "list":
-            list_tickets(ack, rest, desk, respond, after_ack)
+            list_tickets(ack, command["user_id"], rest, desk, respond, after_ack)
         elif sub == "show":
-            show_ticket(ack, rest, desk, respond, after_ack)
+            show_ticket(ack, command["user_id"], rest, desk, respond, after_ack)
         elif sub in ("help", ""):
             ack(**desk.queries.help(), response_type="ephemeral")
         else:
@@ -52,19 +52,39 @@ def _can(desk: Desk, sub: str) -> bool:
     return caps.ticket_list if sub == "list" else caps.ticket_detail
 
 
-def list_tickets(ack: Ack, rest: str, desk: Desk, respond: Respond, after_ack: Defer) -> None:
-    if rest and desk.queries.status_filter(rest) is None:
+def list_tickets(
+    ack: Ack, user_id: str, rest: str, desk: Desk, respond: Respond, after_ack: Defer
+) -> None:
+    """`/ticket list [STATUS] [all]`: the caller's tickets, or (`all`, agents) every one."""
+    status, everyone = _without_all(rest)
+    if status and desk.queries.status_filter(status) is None:
         words = ", ".join(desk.queries.status_words())
         ack(
-            **_notice(f"`{rest}` is not a status. Use `/ticket list`, or add one of: {words}."),
+            **_notice(
+                f"`{escape_mrkdwn(status)}` is not a status. Use `/ticket list`, or add one "
+                f"of: {escape_mrkdwn(words)}; `all` lists every ticket (agents)."
+            ),
             response_type="ephemeral",
         )
         return
     ack(**_notice(":mag: Looking up tickets…"), response_type="ephemeral")
-    after_ack(lambda: desk.queries.list_tickets(rest or None, 0, respond, replace=True))
+    after_ack(
+        lambda: desk.queries.list_tickets(
+            user_id, status or None, 0, respond, everyone=everyone, replace=True
+        )
+    )
 
 
-def show_ticket(ack: Ack, rest: str, desk: Desk, respond: Respond, after_ack: Defer) -> None:
+def _without_all(rest: str) -> tuple[str, bool]:
+    """The status words of `/ticket list`, and whether `all` came with them."""
+    words = rest.split()
+    everyone = any(w.lower() == "all" for w in words)
+    return " ".join(w for w in words if w.lower() != "all"), everyone
+
+
+def show_ticket(
+    ack: Ack, user_id: str, rest: str, desk: Desk, respond: Respond, after_ack: Defer
+) -> None:
     ticket_id = rest.lstrip("#")
     if not TICKET_ID.fullmatch(ticket_id):
         ack(
@@ -73,7 +93,7 @@ def show_ticket(ack: Ack, rest: str, desk: Desk, respond: Respond, after_ack: De
         )
         return
     ack(**_notice(f":mag: Looking up ticket #{ticket_id}…"), response_type="ephemeral")
-    after_ack(lambda: desk.queries.show_ticket(ticket_id, respond))
+    after_ack(lambda: desk.queries.show_ticket(user_id, ticket_id, respond))
 
 
 def _notice(text: str) -> Any:

@@ -3,7 +3,9 @@
 The bot under test is pointed at ``FakeSlack.api_url`` (``SLACK_API_URL``) and talks to it
 with the ordinary slack_sdk ``WebClient``. Every call is recorded as a ``Call``; tests read
 ``calls`` / ``calls_to`` / ``wait_for`` and steer failures with ``fail_next``,
-``rate_limit_next``, ``delay`` and ``channels_without_bot``.
+``rate_limit_next``, ``server_error_next`` (HTTP 5xx), ``drop_next`` (the connection closed
+with no answer), ``delay`` and ``channels_without_bot``; ``usergroups`` and
+``channel_members`` hold what ``usergroups.users.list`` and ``conversations.members`` list.
 
 Fidelity notes (all deliberate, all like Slack):
 - every Web API answer is HTTP 200 with ``{"ok": ...}``, except rate limiting (HTTP 429 +
@@ -21,6 +23,7 @@ ships with the bot and is under test itself, while this one records and steers e
 
 from __future__ import annotations
 
+import base64
 import email.parser
 import email.policy
 import itertools
@@ -55,7 +58,13 @@ DEFAULT_SCOPES = (
     "groups:history",
     "im:history",
     "mpim:history",
+    "usergroups:read",
+    "channels:read",
+    "groups:read",
 )
+#: conversations.members: Slack's default page size and its largest
+MEMBERS_DEFAULT_LIMIT = 100
+MEMBERS_MAX_LIMIT = 1000
 TRIGGER_ID_TTL_SECONDS = 3.0
 MAX_MESSAGE_TEXT = 40_000
 MAX_MESSAGE_BLOCKS = 50
@@ -71,6 +80,7 @@ JSON_STRING_FIELDS = frozenset(
 )
 CHANNEL_FIELDS = ("channel", "channel_id")
 INPUT_BLOCK_TYPES = frozenset({"input"})
+SERVER_ERROR_PAGE = b"<html><body><h1>500 Internal Server Error</h1></body></html>"
 LOGIN_PAGE = b"<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in</body></html>"
 
 
@@ -90,6 +100,8 @@ class Call:
 class _Steering:
     failures: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     rate_limits: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    server_errors: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    drops: dict[str, list[bool]] = field(default_factory=lambda: defaultdict(list))
     delays: dict[str, float] = field(default_factory=dict)
 
 
@@ -225,6 +237,10 @@ class FakeSlack:
             "U2": self._user("U2", "grace", "Grace Hopper", "grace@example.com"),
         }
         self.channels_without_bot: set[str] = set()
+        #: user group id -> its members' user ids (usergroups.users.list)
+        self.usergroups: dict[str, list[str]] = {}
+        #: channel id -> its members' user ids, in order (conversations.members)
+        self.channel_members: dict[str, list[str]] = {}
         self.messages: dict[str, list[JsonDict]] = defaultdict(list)
         self.reactions: set[tuple[str, str, str]] = set()
         self.views: dict[str, JsonDict] = {}
@@ -308,6 +324,18 @@ class FakeSlack:
     def rate_limit_next(self, method: str, retry_after: int = 1, count: int = 1) -> None:
         with self._lock:
             self._steering.rate_limits[method].extend([retry_after] * count)
+
+    def server_error_next(self, method: str, status: int = 500, count: int = 1) -> None:
+        """The next ``count`` calls to ``method`` answer HTTP ``status`` with an HTML page,
+        as Slack's edge does when it fails; nothing is done."""
+        with self._lock:
+            self._steering.server_errors[method].extend([status] * count)
+
+    def drop_next(self, method: str, count: int = 1) -> None:
+        """The next ``count`` calls to ``method`` get their connection closed before any
+        answer; nothing is done (recorded with status 0)."""
+        with self._lock:
+            self._steering.drops[method].extend([True] * count)
 
     def delay(self, method: str, seconds: float) -> None:
         """Answer every later call to ``method`` ``seconds`` late (0 to stop)."""
@@ -446,6 +474,8 @@ class FakeSlack:
             "reactions.remove": self._reactions_remove,
             "conversations.info": self._conversations_info,
             "conversations.replies": self._conversations_replies,
+            "conversations.members": self._conversations_members,
+            "usergroups.users.list": self._usergroups_users_list,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
             "files.info": self._files_info,
@@ -705,6 +735,32 @@ class FakeSlack:
             raise SlackApiError("thread_not_found")
         return {"messages": sorted(thread, key=lambda m: m["ts"]), "has_more": False}
 
+    def _conversations_members(self, args: JsonDict) -> JsonDict:
+        channel = _required_str(args, "channel", missing_error="channel_not_found")
+        self._require_scope("groups:read" if channel[:1] == "G" else "channels:read")
+        members = self.channel_members.get(channel)
+        if members is None or (channel[:1] == "G" and channel in self.channels_without_bot):
+            raise SlackApiError("channel_not_found")
+        limit = str(args.get("limit") or MEMBERS_DEFAULT_LIMIT)
+        if not limit.isdigit() or not 1 <= int(limit) <= MEMBERS_MAX_LIMIT:
+            raise SlackApiError("invalid_limit")
+        start = _cursor_position(_optional_str(args, "cursor"), "user_id", members)
+        page = members[start : start + int(limit)]
+        rest = members[start + int(limit) :]
+        next_cursor = _cursor("user_id", rest[0]) if rest else ""
+        return {"members": page, "response_metadata": {"next_cursor": next_cursor}}
+
+    def _usergroups_users_list(self, args: JsonDict) -> JsonDict:
+        self._require_scope("usergroups:read")
+        group = _required_str(args, "usergroup", missing_error="no_such_subteam")
+        if group not in self.usergroups:
+            raise SlackApiError("no_such_subteam")
+        return {"users": list(self.usergroups[group])}
+
+    def _require_scope(self, scope: str) -> None:
+        if scope not in self.scopes:
+            raise SlackApiError("missing_scope", needed=scope, provided=",".join(self.scopes))
+
     def _channel_object(self, channel: str, is_member: bool) -> JsonDict:
         kind = channel[:1]
         return {
@@ -858,6 +914,23 @@ def _trigger_issued_at(trigger_id: str) -> float | None:
     return float(match.group(1)) if match else None
 
 
+def _cursor(kind: str, value: str) -> str:
+    """Slack's opaque cursors are base64 of "<kind>:<where the next page starts>"."""
+    return base64.b64encode(f"{kind}:{value}".encode()).decode()
+
+
+def _cursor_position(cursor: str | None, kind: str, items: list[str]) -> int:
+    if cursor is None:
+        return 0
+    try:
+        found_kind, _, value = base64.b64decode(cursor, validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        raise SlackApiError("invalid_cursor") from None
+    if found_kind != kind or value not in items:
+        raise SlackApiError("invalid_cursor")
+    return items.index(value)
+
+
 def _required_str(args: JsonDict, name: str, *, missing_error: str | None = None) -> str:
     value = args.get(name)
     if isinstance(value, str) and value:
@@ -951,6 +1024,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
             args = parse_args(query, body, content_type)
         except (ValueError, UnicodeDecodeError):
             self._send_json(200, {"ok": False, "error": "invalid_json"})
+            return
+        if self.fake._pop(self.fake._steering.drops, method):
+            self.fake._record(method, args, headers, status=0)
+            self.close_connection = True  # the socket closes with no answer written
+            return
+        server_error = self.fake._pop(self.fake._steering.server_errors, method)
+        if server_error is not None:
+            self.fake._record(method, args, headers, status=server_error)
+            self._send(server_error, SERVER_ERROR_PAGE, "text/html; charset=utf-8")
             return
         status, payload, extra = self.fake._handle_api(method, args, headers)
         self._send_json(status, payload, extra)
