@@ -49,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     command = args.command or _default_command()
+    if command in ("socket", "worker"):
+        from bot.runtime.metrics_dir import single_process
+
+        single_process()  # before prometheus_client is imported
     if command == "socket":
         from bot.runtime.serving import run_socket
 

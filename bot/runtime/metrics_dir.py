@@ -29,3 +29,9 @@ def fresh_multiprocess_dir() -> Iterator[str]:
         # a forked worker leaves through this block too: only the creator removes it
         if os.getpid() == creator:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def single_process() -> None:
+    """One process counts in memory: a PROMETHEUS_MULTIPROC_DIR meant for gunicorn's
+    workers (set for a whole container, say) would make it read and add up their files."""
+    os.environ.pop(MULTIPROC_ENV, None)

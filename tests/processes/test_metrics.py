@@ -152,7 +152,15 @@ def test_worker_metrics_port_counts_a_retried_reply_and_a_poll(
 ) -> None:
     thread = linked_thread(idle)
     metrics_port = free_port()
-    env = serving_env(idle.slack, idle.helpdesk, redis_url, idle.store.prefix)
+    gunicorns_dir = tmp_path / "multiproc"  # set for a container: the worker ignores it
+    gunicorns_dir.mkdir()
+    env = serving_env(
+        idle.slack,
+        idle.helpdesk,
+        redis_url,
+        idle.store.prefix,
+        PROMETHEUS_MULTIPROC_DIR=str(gunicorns_dir),
+    )
     worker = BotProcess(["worker", "--metrics-port", str(metrics_port)], env, tmp_path, "worker")
     url = f"http://127.0.0.1:{metrics_port}/metrics"
     try:
@@ -181,6 +189,7 @@ def test_worker_metrics_port_counts_a_retried_reply_and_a_poll(
     assert value(samples, deliveries, kind="reply", outcome="retry") == 1
     assert value(samples, "ticket_bot_slack_api_calls_total", method="reactions.add", error="none")
     assert value(samples, "ticket_bot_outbox_pending") == 0
+    assert list(gunicorns_dir.iterdir()) == []
 
 
 # ---------------------------------------------------------------------- shutdown
