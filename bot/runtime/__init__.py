@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.runtime.web import WebApp
+    from bot.runtime.metrics_web import WsgiApp
 
 
-def create_app(run_worker: bool = True) -> WebApp:
+def create_app(run_worker: bool = True) -> WsgiApp:
     """The WSGI entry point for gunicorn (`bot.runtime:create_app()`, see the Procfile)."""
     from bot.runtime.wiring import create_app as wired
 

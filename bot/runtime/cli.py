@@ -14,10 +14,15 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="ticket-bot", description="A helpdesk in Slack.")
     sub = top.add_subparsers(dest="command")
     sub.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)")
-    serve = sub.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz")
+    serve = sub.add_parser(
+        "serve", help="HTTP mode: POST /slack/events, GET /healthz, GET /metrics"
+    )
     serve.add_argument("--port", type=int, default=None, help="default: $PORT or 3000")
     serve.add_argument("--no-worker", action="store_true", help="do not run the sync worker")
-    sub.add_parser("worker", help="only the sync worker")
+    worker = sub.add_parser("worker", help="only the sync worker")
+    worker.add_argument(
+        "--metrics-port", type=int, default=None, help="serve GET /metrics on this port"
+    )
     sub.add_parser("check", help="check the configuration, Slack, Redis and the helpdesk")
     sandbox = sub.add_parser("sandbox", help="a local helpdesk speaking the Epixel API")
     sandbox.add_argument("--port", type=int, default=8025)
@@ -44,21 +49,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     command = args.command or _default_command()
+    if command in ("socket", "worker"):
+        from bot.runtime.metrics_dir import single_process
+
+        single_process()  # before prometheus_client is imported
     if command == "socket":
         from bot.runtime.serving import run_socket
 
         return run_socket()
     if command == "serve":
-        from bot.runtime.serving import run_http
+        from bot.runtime.metrics_dir import fresh_multiprocess_dir
 
-        return run_http(
-            port=args.port if args.command else None,
-            run_worker=not getattr(args, "no_worker", False),
-        )
+        with fresh_multiprocess_dir():  # before prometheus_client is imported
+            from bot.runtime.serving import run_http
+
+            return run_http(
+                port=args.port if args.command else None,
+                run_worker=not getattr(args, "no_worker", False),
+            )
     if command == "worker":
         from bot.runtime.serving import run_worker
 
-        return run_worker()
+        return run_worker(metrics_port=args.metrics_port if args.command else None)
     if command == "check":
         from bot.runtime.check import run_check
 

@@ -10,10 +10,10 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from bot.runtime.check import socket_mode_url
+from bot.runtime.metrics import registry_for, serve_metrics
+from bot.runtime.metrics_web import WsgiApp
 from bot.runtime.settings import Unreachable
-from bot.runtime.web import WebApp
 from bot.runtime.wiring import create_app, start
-from bot.sync.worker import SyncWorker
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class Gunicorn(BaseApplication):  # type: ignore[misc]
         for key, value in self.options.items():
             self.cfg.set(key, value)
 
-    def load(self) -> WebApp:
+    def load(self) -> WsgiApp:
         # built in each worker after the fork: no pooled connection crosses it
         return create_app(run_worker=self.run_worker)
 
@@ -90,6 +90,9 @@ def run_http(port: int | None = None, run_worker: bool = True) -> int:
             "worker_class": "gthread",
             "threads": 16,
             "timeout": 60,
+            # SIGTERM: requests under way get this long; then each worker's exit hands
+            # its unfinished outbox entries back (bot/sync/worker.py) and drains acked work
+            "graceful_timeout": 20,
             "accesslog": None,
         },
         run_worker=run_worker,
@@ -97,10 +100,13 @@ def run_http(port: int | None = None, run_worker: bool = True) -> int:
     return 0
 
 
-def run_worker() -> int:
-    """`ticket-bot worker`: only the sync worker, until SIGTERM or SIGINT."""
+def run_worker(metrics_port: int | None = None) -> int:
+    """`ticket-bot worker`: only the sync worker, until SIGTERM or SIGINT; GET /metrics
+    on `metrics_port` when given."""
     runtime = start()
-    worker = SyncWorker(runtime.settings, runtime.gateway, runtime.store).start()
+    if metrics_port:
+        serve_metrics(metrics_port, registry_for(runtime.store))
+    worker = runtime.start_worker()
 
     def stop(signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: stopping the worker", signum)

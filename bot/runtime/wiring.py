@@ -18,6 +18,9 @@ from bot.runtime import logs
 from bot.runtime.backends import build_gateway, embedded_sandbox
 from bot.runtime.executors import Executors
 from bot.runtime.health import HealthProbe
+from bot.runtime.metered import MeteredWebClient, metered_gateway
+from bot.runtime.metrics import SyncMetrics, registry_for
+from bot.runtime.metrics_web import MetricsMiddleware, WsgiApp
 from bot.runtime.settings import (
     ConfigError,
     Settings,
@@ -97,14 +100,20 @@ class Runtime:
     executors: Executors
     #: the embedded sandbox helpdesk when TICKET_API_URL is unset, else None
     sandbox: Sandbox | None = None
+    #: the Slack Web API client the app uses, shared with the sync worker
+    client: WebClient | None = None
     #: Redis and the helpdesk checked in the background (/healthz, the store's outage log)
     health: HealthProbe | None = None
 
-    def wsgi(self) -> WebApp:
+    def wsgi(self) -> WsgiApp:
+        """The WSGI app, with GET /metrics and every Slack request counted."""
         secret = self.settings.SLACK_SIGNING_SECRET
         signing_secret = secret.get_secret_value() if secret else ""
-        hooks = WebhookReceiver.from_settings(self.settings, self.gateway, self.store)
-        return WebApp(self.app, signing_secret, self.start_health_probe(), hooks)
+        hooks = WebhookReceiver.from_settings(
+            self.settings, self.gateway, self.store, observe=SyncMetrics()
+        )
+        web = WebApp(self.app, signing_secret, self.start_health_probe(), hooks)
+        return MetricsMiddleware(web, registry_for(self.store))
 
     def start_health_probe(self) -> HealthProbe:
         """The background probe of this process (one, however often asked)."""
@@ -116,7 +125,9 @@ class Runtime:
         """The sync worker (outbox + poller) on threads of this process, on this store."""
         from bot.sync.worker import SyncWorker
 
-        worker = SyncWorker(self.settings, self.gateway, self.store).start()
+        worker = SyncWorker(
+            self.settings, self.gateway, self.store, client=self.client, observe=SyncMetrics()
+        ).start()
         atexit.register(worker.stop)
         return worker
 
@@ -134,7 +145,8 @@ def start(*required: str, settings: Settings | None = None) -> Runtime:
     settings = settings or load_settings(*required)
     require(settings, *required)
     logs.configure(settings.LOG_LEVEL, settings.secrets(), settings.LOG_FORMAT)
-    gateway = _gateway_and_sections(settings)
+    helpdesk = _gateway_and_sections(settings)
+    gateway = metered_gateway(helpdesk, settings.TICKET_BACKEND.value)
     try:
         store = connect_store(settings)
     except Unreachable:
@@ -143,8 +155,12 @@ def start(*required: str, settings: Settings | None = None) -> Runtime:
     # A process that exits without close() (a gunicorn worker's sys.exit) still finishes
     # acked work: the interpreter joins ThreadPoolExecutor threads, queued work done, first.
     executors = Executors.create()
-    app = build_slack_app(settings, gateway, store, executors)
-    return Runtime(settings, store, gateway, app, executors, sandbox=embedded_sandbox(gateway))
+    client = build_client(
+        settings.SLACK_BOT_TOKEN.get_secret_value(), settings.SLACK_API_URL, MeteredWebClient
+    )
+    app = build_slack_app(settings, gateway, store, executors, client)
+    sandbox = embedded_sandbox(helpdesk)
+    return Runtime(settings, store, gateway, app, executors, sandbox=sandbox, client=client)
 
 
 def _gateway_and_sections(settings: Settings) -> TicketGateway:
@@ -186,7 +202,7 @@ def connect_store(settings: Settings) -> Store:
     return store
 
 
-def create_app(run_worker: bool = True) -> WebApp:
+def create_app(run_worker: bool = True) -> WsgiApp:
     """The WSGI entry point for gunicorn (see the Procfile); each gunicorn worker runs
     the sync worker beside the app unless `run_worker` is False (`serve --no-worker`)."""
     runtime = start("SLACK_SIGNING_SECRET")

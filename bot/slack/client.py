@@ -37,8 +37,9 @@ SCOPES_USED = {
 }
 
 
-def build_client(token: str, api_url: str) -> WebClient:
-    return WebClient(
+def build_client(token: str, api_url: str, client_class: type[WebClient] = WebClient) -> WebClient:
+    """`client_class`: the runtime passes a WebClient subclass that counts the calls."""
+    return client_class(
         token=token,
         base_url=api_url,
         timeout=WEB_API_TIMEOUT,

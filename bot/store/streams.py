@@ -4,7 +4,7 @@ and what happened to each Slack message the bot mirrors."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 
@@ -13,6 +13,21 @@ from bot.store.base import StoreBase, StreamEntry
 #: the outbox's consumer group; every worker process reads through it
 OUTBOX_GROUP = "delivery"
 MESSAGE_STATE_TTL = 30 * 24 * 3600
+#: an entry handed back at shutdown looks this idle (ms): past any claim_idle_ms
+RELEASED_IDLE_MS = 10 * 24 * 3600 * 1000
+
+
+class OutboxFigures(NamedTuple):
+    #: entries not delivered yet (delivered ones are deleted), pending ones included
+    depth: int
+    #: read by some worker and not acknowledged
+    pending: int
+    #: seconds since the oldest undelivered entry was written; 0 when there is none
+    oldest_age: float
+    #: entries in the dead-letter stream
+    dead_letters: int
+
+
 #: the dead letters kept, newest first (XADD MAXLEN ~: Redis trims whole nodes, so a few
 #: more may stay); each is a job that could not be delivered and was told in its thread
 DEAD_LETTERS_KEPT = 10_000
@@ -118,6 +133,33 @@ class OutboxStreams(StoreBase):
         except redis.ResponseError:
             return 0
         return int(summary["pending"])
+
+    def outbox_release(self, consumer: str, entry_ids: list[str]) -> None:
+        """Hand entries `consumer` holds back: idle long enough for any worker's take-over
+        scan (XAUTOCLAIM) to claim them at once."""
+        if entry_ids:
+            self.redis.xclaim(
+                self.outbox_stream(),
+                OUTBOX_GROUP,
+                consumer,
+                0,
+                list[Any](entry_ids),
+                idle=RELEASED_IDLE_MS,
+                justid=True,
+            )
+
+    def outbox_figures(self) -> OutboxFigures:
+        """How the outbox stands, for the metrics (read at each scrape)."""
+        pipe = self.redis.pipeline()
+        pipe.xlen(self.outbox_stream())
+        pipe.xrange(self.outbox_stream(), count=1)
+        pipe.xlen(self.outbox_dead_stream())
+        depth, first, dead = pipe.execute()
+        oldest = 0.0
+        if first:
+            written_ms = int(str(first[0][0]).split("-")[0])
+            oldest = max(0.0, time.time() - written_ms / 1000)
+        return OutboxFigures(int(depth), self.outbox_pending(), oldest, int(dead))
 
     def message_state(self, channel: str, ts: str) -> dict[str, str]:
         """What happened to one Slack message the bot mirrors; empty when unknown."""

@@ -79,6 +79,7 @@ from bot.log_context import log_ids
 from bot.runtime.settings import Settings
 from bot.slack.render import render
 from bot.store import Store, ThreadRef, is_unreachable
+from bot.sync.observe import SyncObserver
 from bot.sync.rate import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -148,8 +149,10 @@ class Poller:
         workers: int = POLL_WORKERS,
         closed_every: int = CLOSED_EVERY,
         clock: Callable[[], float] = time.time,
+        observe: SyncObserver | None = None,
     ) -> None:
         self.gateway = gateway
+        self.observe = observe or SyncObserver()
         self.store = store
         self.slack = slack
         self.cards = cards
@@ -181,6 +184,8 @@ class Poller:
                 log.log(
                     logging.INFO if report.eventful else logging.DEBUG, "poll cycle: %s", report
                 )
+                seconds = time.monotonic() - started
+                self.observe.poll_cycle(seconds, report.requests, report.posted, report.changes)
             except Exception as exc:
                 if is_unreachable(exc):
                     self.store.outage.failed(exc)  # one log line per outage

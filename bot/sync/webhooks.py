@@ -23,6 +23,7 @@ from typing import NamedTuple
 from bot.gateway import PushingGateway, TicketGateway
 from bot.runtime.settings import Settings
 from bot.store import Store
+from bot.sync.observe import SyncObserver
 from bot.sync.outbox import Outbox, SyncJob
 
 log = logging.getLogger(__name__)
@@ -42,17 +43,27 @@ NOT_FOUND = Answer("404 Not Found", "not found")
 
 class WebhookReceiver:
     def __init__(
-        self, backend: str, secret: str | None, gateway: TicketGateway, store: Store
+        self,
+        backend: str,
+        secret: str | None,
+        gateway: TicketGateway,
+        store: Store,
+        observe: SyncObserver | None = None,
     ) -> None:
         self.path = f"{PREFIX}{backend}/"
         self.secret = secret or ""
         self.gateway = gateway if isinstance(gateway, PushingGateway) else None
         self.store = store
         self.outbox = Outbox(store)
+        self.observe = observe or SyncObserver()
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, gateway: TicketGateway, store: Store
+        cls,
+        settings: Settings,
+        gateway: TicketGateway,
+        store: Store,
+        observe: SyncObserver | None = None,
     ) -> WebhookReceiver:
         secret = settings.TICKET_WEBHOOK_SECRET
         return cls(
@@ -60,6 +71,7 @@ class WebhookReceiver:
             secret.get_secret_value() if secret else None,
             gateway,
             store,
+            observe,
         )
 
     def handles(self, path: str) -> bool:
@@ -67,6 +79,11 @@ class WebhookReceiver:
 
     def receive(self, method: str, path: str, body: bytes | None) -> Answer:
         """`body` None: longer than MAX_BODY (the caller stopped reading)."""
+        answer = self._answer(method, path, body)
+        self.observe.webhook(answer.status.split()[0])
+        return answer
+
+    def _answer(self, method: str, path: str, body: bytes | None) -> Answer:
         if not self._authorised(path) or self.gateway is None:
             return NOT_FOUND
         if method != "POST":

@@ -41,12 +41,16 @@ from bot.runtime.settings import Settings, load_section
 from bot.slack.client import build_client
 from bot.store import Store, StreamEntry
 from bot.sync.delivery import Delivery, Retry
+from bot.sync.observe import SyncObserver
 from bot.sync.outbox import Entry, Outbox
 from bot.sync.poller import Poller
 
 log = logging.getLogger(__name__)
 
 RETRYABLE = (Unavailable, Retry, redis.RedisError)
+#: at shutdown, how long lanes may finish the deliveries under way before the rest is
+#: handed back to the stream
+DRAIN_SECONDS = 5.0
 
 
 class OutboxSettings(BaseSettings):
@@ -83,8 +87,10 @@ class OutboxWorker:
         delivery: Delivery,
         settings: OutboxSettings | None = None,
         consumer: str | None = None,
+        observe: SyncObserver | None = None,
     ) -> None:
         self.store = store
+        self.observe = observe or SyncObserver()
         self.outbox = Outbox(store)
         self.delivery = delivery
         self.settings = settings or load_section(OutboxSettings)
@@ -122,8 +128,27 @@ class OutboxWorker:
             except redis.RedisError as exc:
                 self.store.outage.failed(exc)  # one log line per outage, not one a second
                 stop.wait(1.0)
+        deadline = time.monotonic() + DRAIN_SECONDS
         for thread in threads:
-            thread.join(timeout=5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._hand_back()
+
+    def _hand_back(self) -> None:
+        """Entries read but not finished (queued in a lane, waiting for a retry, or still
+        under way past the drain) are made idle at once, so the next worker's scan takes
+        them now rather than after `claim_idle_ms`; their ids and order are kept."""
+        with self._held_lock:
+            held = sorted(self._held, key=_stream_order)
+        if not held:
+            return
+        try:
+            self.store.outbox_release(self.consumer, held)
+        except redis.RedisError as exc:
+            log.warning("outbox: could not hand back %d entries (%s)", len(held), exc)
+            return
+        log.info("outbox: handed %d unfinished entries back to the stream", len(held))
+        for _ in held:
+            self.observe.delivery("any", "handed_back")
 
     def _ensure_group(self) -> None:
         while not self._stop.is_set():
@@ -182,23 +207,28 @@ class OutboxWorker:
                 raw = entries.get(timeout=0.1)
             except queue.Empty:
                 continue
+            settled = False
             try:
-                self.process(raw)
+                settled = self.process(raw)
             except Exception:
                 log.exception("outbox entry %s: unexpected failure; left pending", raw.id)
             finally:
-                with self._held_lock:
-                    self._held.discard(raw.id)
+                if settled or not self._stop.is_set():  # else handed back at the stop
+                    with self._held_lock:
+                        self._held.discard(raw.id)
 
-    def process(self, raw: StreamEntry) -> None:
-        """Deliver one entry: done, retried with backoff, or dead-lettered."""
+    def process(self, raw: StreamEntry) -> bool:
+        """Deliver one entry: done, retried with backoff, or dead-lettered. False when the
+        worker stopped first: the entry is still pending."""
         entry = self.outbox.parse(raw)
         if entry is None:
-            return
+            return True
+        if self._stop.is_set():
+            return False  # read ahead but not started
         with log_ids(job_id=entry.id, ticket_id=getattr(entry.job, "ticket_id", None)):
-            self._deliver(entry)
+            return self._deliver(entry)
 
-    def _deliver(self, entry: Entry) -> None:
+    def _deliver(self, entry: Entry) -> bool:
         attempt = self.store.outbox_attempt(entry.id)
         while not self._stop.is_set():
             try:
@@ -206,21 +236,24 @@ class OutboxWorker:
             except RETRYABLE as exc:
                 if self._exhausted(entry, attempt):
                     self._give_up(entry, _reason(exc, attempt))
-                    return
+                    return True
                 log.info("outbox entry %s: attempt %d failed (%s)", entry.id, attempt, exc)
+                self.observe.delivery(entry.job.kind, "retry")
                 if self._stop.wait(self.settings.backoff(attempt)):
-                    return  # stopping: the entry stays pending for the next worker
+                    return False  # stopping: the entry stays pending for the next worker
                 attempt = self.store.outbox_attempt(entry.id)
             except GatewayError as exc:
                 self._give_up(entry, explain(exc))
-                return
+                return True
             except Exception:
                 log.exception("outbox entry %s failed", entry.id)
                 self._give_up(entry, "the bot failed on it; an admin can find it in its log.")
-                return
+                return True
             else:
                 self.store.outbox_done(entry.id)
-                return
+                self.observe.delivery(entry.job.kind, "delivered")
+                return True
+        return False
 
     def _exhausted(self, entry: Entry, attempt: int) -> bool:
         too_old = time.time() - entry.enqueued_at >= self.settings.max_age
@@ -229,7 +262,12 @@ class OutboxWorker:
     def _give_up(self, entry: Entry, reason: str) -> None:
         log.warning("outbox entry %s (%s) dead-lettered: %s", entry.id, entry.job.kind, reason)
         self.store.outbox_dead_letter(entry.id, entry.fields, reason)
+        self.observe.delivery(entry.job.kind, "dead_letter")
         self.delivery.give_up(entry, reason)
+
+
+def _stream_order(entry_id: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in entry_id.split("-"))
 
 
 def _lane_number(raw: StreamEntry, lanes: int) -> int:
@@ -263,6 +301,7 @@ class SyncWorker:
         outbox: OutboxSettings | None = None,
         poll: bool = True,
         after_ack: Defer | None = None,
+        observe: SyncObserver | None = None,
     ) -> None:
         client = client or build_client(
             settings.SLACK_BOT_TOKEN.get_secret_value(), settings.SLACK_API_URL
@@ -271,11 +310,11 @@ class SyncWorker:
             gateway, store, client, after_ack or _inline, ticket_channel=settings.TICKET_CHANNEL
         )
         # webhooks' sync jobs run the poller's code even where the poll loop does not run
-        self.poller = Poller(settings, gateway, store, client, desk.cards)
+        self.poller = Poller(settings, gateway, store, client, desk.cards, observe=observe)
         delivery = Delivery(
             gateway, store, client, desk.lookups, desk.cards, desk.creation, self.poller.sync_ticket
         )
-        self.outbox = OutboxWorker(store, delivery, outbox)
+        self.outbox = OutboxWorker(store, delivery, outbox, observe=observe)
         self.stop_event = threading.Event()
         self._runners = [self.outbox.run_forever]
         if poll:

@@ -88,7 +88,7 @@ def test_a_retired_tickets_keys_expire_and_a_reopen_keeps_them_again(live: Harne
     later.owner = poller.owner
     assert later.poll_once().retired == 1
     ttls = _ticket_ttls(live, ticket_id)
-    assert len(ttls) == 5, ttls  # link both ways, requester, cursor, poll state
+    assert len(ttls) == 6, ttls  # link both ways, requester name and id, cursor, poll state
     assert all(0 < ttl <= RETIRED_KEYS_TTL for ttl in ttls.values()), ttls
 
     click = Click("U1", thread_of(live, ticket_id), lambda **_: None, "1.1")
