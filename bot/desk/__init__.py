@@ -19,6 +19,7 @@ from bot.desk.access import Access
 from bot.desk.cards import Cards
 from bot.desk.create import Creation
 from bot.desk.deferred import Defer
+from bot.desk.intake import Intake
 from bot.desk.lookups import Lookups
 from bot.desk.modal import NewTicketModal
 from bot.desk.queries import Queries
@@ -37,6 +38,7 @@ class Desk:
     cards: Cards
     queries: Queries
     access: Access
+    intake: Intake
 
     @property
     def capabilities(self) -> Capabilities:
@@ -52,12 +54,24 @@ def build_desk(
     *,
     ticket_channel: str | None = None,
     agents: Iterable[str] = (),
+    reaction: str = "",
+    intake_channels: Iterable[str] = (),
 ) -> Desk:
-    """`agents`: TICKET_AGENTS, Slack user and user group ids."""
+    """`agents`: TICKET_AGENTS, Slack user and user group ids; `reaction`: TICKET_REACTION;
+    `intake_channels`: TICKET_INTAKE_CHANNELS."""
     lookups = Lookups(gateway, store, slack)
     access = Access(store, slack, agents)
     modal = NewTicketModal(gateway, store, slack, lookups, after_ack)
     cards = Cards(gateway, store, slack, lookups, access)
     creation = Creation(gateway, store, slack, lookups, modal, cards, ticket_channel=ticket_channel)
     queries = Queries(gateway, store, slack, lookups, access)
-    return Desk(gateway, lookups, modal, creation, cards, queries, access)
+    intake = Intake(
+        gateway,
+        store,
+        slack,
+        lookups,
+        cards,
+        reaction=reaction,
+        channels=frozenset(intake_channels),
+    )
+    return Desk(gateway, lookups, modal, creation, cards, queries, access, intake)

@@ -38,6 +38,8 @@ REQUIREMENTS = {
     "e.g. 1=IT Support,2=Facilities",
     "DJANGO_HELPDESK_EXTENSIONS": "the file extensions django-helpdesk takes, e.g. .txt,.pdf,.png",
     "TICKET_CHANNEL": "a channel id such as C0123456789",
+    "TICKET_REACTION": "an emoji name such as ticket (or :ticket:), or empty for none",
+    "TICKET_INTAKE_CHANNELS": "channel ids (C… or G…), comma-separated, e.g. C0123ABCD,G0456EFGH",
     "TICKET_AGENTS": "Slack user ids (U…) and user group ids (S…), comma-separated, "
     "e.g. U0123ABCD,S0456EFGH",
     "TICKET_SYNC_INTERVAL": "a whole number of seconds, at least 1",
@@ -119,6 +121,7 @@ class Shown(ValueError):
 
 #: a Slack user id (U…, W… on Enterprise Grid) or user group id (S…)
 AGENT_ID = re.compile(r"[UWS][A-Z0-9]+")
+REACTION_NAME = re.compile(r"[a-z0-9_+\-']+")
 
 
 class Backend(StrEnum):
@@ -152,6 +155,10 @@ class Settings(BaseSettings):
     TICKET_API_CLIENT_SECRET: SecretStr | None = None
     TICKET_CHANNEL: str | None = None
     TICKET_AGENTS: str = ""
+    #: the emoji name whose reaction makes a ticket of a message; empty: off
+    TICKET_REACTION: str = "ticket"
+    #: channel ids where every person's new top-level message becomes a ticket
+    TICKET_INTAKE_CHANNELS: str = ""
     #: unset: POST /hooks/… answers 404
     TICKET_WEBHOOK_SECRET: SecretStr | None = None
     TICKET_SYNC_INTERVAL: int = Field(default=15, ge=1)
@@ -210,6 +217,22 @@ class Settings(BaseSettings):
             raise ValueError("not a channel id")
         return value or None
 
+    @field_validator("TICKET_REACTION")
+    @classmethod
+    def _reaction(cls, value: str) -> str:
+        name = value.strip().strip(":")
+        if name and not REACTION_NAME.fullmatch(name):
+            raise ValueError("not an emoji name")
+        return name
+
+    @field_validator("TICKET_INTAKE_CHANNELS")
+    @classmethod
+    def _intake_channels(cls, value: str) -> str:
+        ids = [part.strip() for part in value.split(",") if part.strip()]
+        if any(part[:1] not in {"C", "G"} for part in ids):
+            raise ValueError("not channel ids")
+        return ",".join(ids)
+
     @field_validator("TICKET_AGENTS")
     @classmethod
     def _agents(cls, value: str) -> str:
@@ -222,6 +245,10 @@ class Settings(BaseSettings):
     @property
     def agent_ids(self) -> list[str]:
         return [part for part in self.TICKET_AGENTS.split(",") if part]
+
+    @property
+    def intake_channel_ids(self) -> list[str]:
+        return [part for part in self.TICKET_INTAKE_CHANNELS.split(",") if part]
 
     @field_validator("LOG_LEVEL")
     @classmethod

@@ -62,8 +62,10 @@ def build_slack_app(
         defer,
         ticket_channel=settings.TICKET_CHANNEL,
         agents=settings.agent_ids,
+        reaction=settings.TICKET_REACTION,
+        intake_channels=settings.intake_channel_ids,
     )
-    replies = Replies(store, gateway, desk.cards.note, defer)
+    replies = Replies(store, gateway, desk.cards.note, defer, intake=desk.intake)
     secret = settings.SLACK_SIGNING_SECRET
     signing_secret = secret.get_secret_value() if secret else ""
     return build_app(client, signing_secret, desk, replies, defer, store.outage)

@@ -25,8 +25,11 @@ SCOPES_USED = {
     "users:read": "the requester's name (users.info)",
     "users:read.email": "the requester's email for the helpdesk",
     "files:read": "files attached in the new-ticket modal and to thread replies",
-    "channels:history": "replies in ticket threads of public channels (message.channels)",
+    "channels:history": "replies in ticket threads of public channels (message.channels); "
+    "the message a reaction makes a ticket of (conversations.history)",
     "groups:history": "replies in ticket threads of private channels (message.groups)",
+    "reactions:read": "a reaction with TICKET_REACTION makes a ticket of the message "
+    "(reaction_added)",
     "reactions:write": "a reaction on each reply once it reached the helpdesk, or failed to",
     "files:write": "helpdesk attachments uploaded into the ticket's thread",
     "usergroups:read": "members of user groups named in TICKET_AGENTS (usergroups.users.list)",

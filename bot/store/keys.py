@@ -28,6 +28,10 @@ class Keys:
     def ticket_link(self, ticket_id: str) -> str:
         return self._key("link", "ticket", ticket_id)
 
+    def card_link(self, ticket_id: str) -> str:
+        """Where a ticket's card is when it is a reply inside its thread (intake tickets)."""
+        return self._key("link", "card", ticket_id)
+
     def linked(self) -> str:
         return self._key("linked")
 
@@ -86,7 +90,12 @@ class Keys:
 
     # --- a ticket's keys together ------------------------------------------------------
 
-    def per_ticket(self, ticket_id: str, thread: tuple[str, str] | None) -> list[str]:
+    def per_ticket(
+        self,
+        ticket_id: str,
+        thread: tuple[str, str] | None,
+        card: tuple[str, str] | None = None,
+    ) -> list[str]:
         """Every key that belongs to one ticket, given its thread: they expire together
         once it retires from polling. A new per-ticket key must be listed here, unless it
         expires on its own (the sent fingerprints: 30 days after the last write; the lease)."""
@@ -99,6 +108,8 @@ class Keys:
         ]
         if thread is not None:
             keys.append(self.thread_link(*thread))
+        if card is not None and card != thread:  # a card inside its thread (intake tickets)
+            keys += [self.card_link(ticket_id), self.thread_link(*card)]
         return keys
 
 
@@ -108,6 +119,11 @@ class Keys:
 def create_claim(view_id: str) -> str:
     """One creation per modal submission."""
     return f"create:{view_id}"
+
+
+def intake_claim(channel: str, ts: str) -> str:
+    """One ticket per Slack message turned into a ticket (a reaction, an intake channel)."""
+    return f"intake:{channel}:{ts}"
 
 
 def click_claim(interaction: str) -> str:

@@ -10,9 +10,14 @@ from bot.store.base import StoreBase, ThreadRef
 
 
 class Links(StoreBase):
-    def link_thread(self, ticket_id: str, thread: ThreadRef) -> None:
+    def link_thread(self, ticket_id: str, thread: ThreadRef, card: ThreadRef | None = None) -> None:
+        """`card`: where the card is when it is a reply in `thread` rather than its root;
+        a click on it finds the ticket as a reply in the thread does."""
         pipe = self.redis.pipeline()
         pipe.set(self.keys.thread_link(thread.channel, thread.ts), ticket_id)
+        if card is not None and card != thread:
+            pipe.set(self.keys.thread_link(card.channel, card.ts), ticket_id)
+            pipe.set(self.keys.card_link(ticket_id), json.dumps(list(card)))
         pipe.set(self.keys.ticket_link(ticket_id), json.dumps(list(thread)))
         pipe.sadd(self.keys.linked(), ticket_id)
         pipe.execute()
@@ -24,6 +29,11 @@ class Links(StoreBase):
     def thread_for_ticket(self, ticket_id: str) -> ThreadRef | None:
         raw = self.redis.get(self.keys.ticket_link(ticket_id))
         return None if raw is None else ThreadRef(*json.loads(raw))
+
+    def card_for_ticket(self, ticket_id: str) -> ThreadRef | None:
+        """The card's message: the thread's root unless it was posted inside the thread."""
+        raw = self.redis.get(self.keys.card_link(ticket_id))
+        return ThreadRef(*json.loads(raw)) if raw is not None else self.thread_for_ticket(ticket_id)
 
     def linked_tickets(self) -> set[str]:
         return {str(member) for member in self.redis.smembers(self.keys.linked())}

@@ -143,8 +143,10 @@ class PollState(StoreBase):
         """Give every per-ticket key a time to live (None: no expiry again)."""
         raw_thread = self.redis.get(self.keys.ticket_link(ticket_id))
         thread = None if raw_thread is None else ThreadRef(*json.loads(raw_thread))
+        raw_card = self.redis.get(self.keys.card_link(ticket_id))
+        card = None if raw_card is None else ThreadRef(*json.loads(raw_card))
         pipe = self.redis.pipeline(transaction=False)
-        for key in self.keys.per_ticket(ticket_id, thread):
+        for key in self.keys.per_ticket(ticket_id, thread, card):
             if seconds is None:
                 pipe.persist(key)
             else:

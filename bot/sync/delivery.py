@@ -26,13 +26,23 @@ from slack_sdk.errors import SlackApiError
 from bot.desk.cards import Cards
 from bot.desk.create import CardNotPosted, Creation
 from bot.desk.explain import size_label
+from bot.desk.intake import Intake
 from bot.desk.lookups import Lookups
 from bot.gateway import FileUpload, TicketGateway
 from bot.slack.client import FileRefused, FileTooLarge, download_file, file_url, token_may_fetch
 from bot.slack.text import to_plain_text
 from bot.store import Store, ThreadRef
 from bot.store.keys import note_claim
-from bot.sync.outbox import CreateJob, DeleteJob, EditJob, Entry, ReplyJob, SharedFile, SyncJob
+from bot.sync.outbox import (
+    CreateJob,
+    DeleteJob,
+    EditJob,
+    Entry,
+    IntakeJob,
+    ReplyJob,
+    SharedFile,
+    SyncJob,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +74,8 @@ class Delivery:
     creation: Creation
     #: the poller's read of one ticket (None: another poller is reading it; retry)
     sync_ticket: Callable[[str], object | None]
+    #: tickets made of Slack messages (None: IntakeJobs are retried until dead-lettered)
+    intake: Intake | None = None
 
     def deliver(self, entry: Entry, attempt: int) -> None:
         job = entry.job
@@ -76,6 +88,13 @@ class Delivery:
         elif isinstance(job, SyncJob):
             if self.sync_ticket(job.ticket_id) is None:
                 raise Retry("another poller is reading this ticket")
+        elif isinstance(job, IntakeJob):
+            if self.intake is None:
+                raise Retry("this worker makes no tickets of messages")
+            try:
+                self.intake.create(job, redelivered=attempt > 1)
+            except CardNotPosted as exc:
+                raise Retry(str(exc)) from exc
         else:
             try:
                 self.creation.create(
@@ -95,6 +114,8 @@ class Delivery:
                 self._note_dead_once(job, f":x: This reply could not reach the helpdesk: {reason}")
             elif isinstance(job, EditJob):
                 self._note_dead_once(job, f":x: An edit could not reach the helpdesk: {reason}")
+            elif isinstance(job, IntakeJob) and self.intake is not None:
+                self.intake.gave_up(job, reason)
             elif isinstance(job, CreateJob):
                 self.creation.gave_up(job.view_id, job.draft, job.context, reason)
         except Exception:

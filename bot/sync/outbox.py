@@ -83,6 +83,32 @@ class CreateJob(BaseModel):
         return f"view:{self.view_id}"
 
 
+class IntakeJob(BaseModel):
+    """A Slack message to become a ticket: someone reacted with TICKET_REACTION, or it
+    was posted in one of TICKET_INTAKE_CHANNELS."""
+
+    kind: Literal["intake"] = "intake"
+    channel: str
+    ts: str
+    #: who reacted (named in the ticket); None: posted in an intake channel
+    reactor: str | None = None
+    #: the message's author as the event named them (told when it fails)
+    author: str | None = None
+
+    @property
+    def told(self) -> str | None:
+        """Who hears about a failure: who reacted, else who wrote."""
+        return self.reactor or self.author
+
+    @property
+    def key(self) -> str:
+        return f"{self.channel}-{self.ts}"
+
+    @property
+    def lane(self) -> str:
+        return f"intake:{self.key}"
+
+
 class SyncJob(BaseModel):
     """A helpdesk webhook said this ticket changed: read it and post what is new."""
 
@@ -94,13 +120,15 @@ class SyncJob(BaseModel):
         return f"ticket:{self.ticket_id}"
 
 
-Job = Annotated[ReplyJob | EditJob | DeleteJob | CreateJob | SyncJob, Field(discriminator="kind")]
+Job = Annotated[
+    ReplyJob | EditJob | DeleteJob | CreateJob | IntakeJob | SyncJob, Field(discriminator="kind")
+]
 JOB = TypeAdapter[Any](Job)
 
 
 class Entry(NamedTuple):
     id: str
-    job: ReplyJob | EditJob | DeleteJob | CreateJob | SyncJob
+    job: ReplyJob | EditJob | DeleteJob | CreateJob | IntakeJob | SyncJob
     enqueued_at: float
     fields: dict[str, str]
 
@@ -109,7 +137,7 @@ class Outbox:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def put(self, job: ReplyJob | EditJob | DeleteJob | CreateJob | SyncJob) -> str:
+    def put(self, job: ReplyJob | EditJob | DeleteJob | CreateJob | IntakeJob | SyncJob) -> str:
         """Write `job` durably; returns the stream entry id."""
         return self.store.outbox_add(
             {"job": job.model_dump_json(), "lane": job.lane, "at": f"{time.time():.6f}"}

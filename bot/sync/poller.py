@@ -437,7 +437,8 @@ class Poller:
         # A click on the card may have made this very change since the state was read.
         if not _change_lines(ticket, self.store.poll_states([ticket.id])[0]):
             return
-        self.slack.chat_update(channel=thread.channel, ts=thread.ts, **self.cards.render(ticket))
+        card = self.store.card_for_ticket(ticket.id) or thread
+        self.slack.chat_update(channel=card.channel, ts=card.ts, **self.cards.render(ticket))
         for line in lines:
             self.cards.note(thread, line)
         self.store.remember_ticket_state(ticket.id, *ticket_state(ticket))

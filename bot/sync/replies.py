@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.desk.deferred import Defer
+from bot.desk.intake import Intake
 from bot.gateway import TicketGateway
 from bot.store import Store, ThreadRef
 from bot.store.keys import delete_claim, edit_claim, event_claim, message_claim, note_claim
@@ -49,8 +50,11 @@ class Replies:
         gateway: TicketGateway,
         note: Callable[[ThreadRef, str], None],
         after_ack: Defer,
+        intake: Intake | None = None,
     ) -> None:
+        """`intake`: where top-level messages of TICKET_INTAKE_CHANNELS go."""
         self.store = store
+        self.intake = intake
         self.gateway = gateway  # for its capabilities only: this side makes no requests
         self.note = note
         self.after_ack = after_ack
@@ -59,7 +63,9 @@ class Replies:
     def accept(self, event: dict[str, Any], event_id: str | None) -> None:
         """Decide about one `message` event; what is mirrored is in the outbox on return."""
         subtype = event.get("subtype")
-        if subtype == "message_changed":
+        if self.intake is not None and self.intake.takes(event):
+            self.intake.posted(event)
+        elif subtype == "message_changed":
             self._edited(event, event_id)
         elif subtype == "message_deleted":
             self._deleted(event, event_id)

@@ -312,7 +312,14 @@ class SyncWorker:
         # webhooks' sync jobs run the poller's code even where the poll loop does not run
         self.poller = Poller(settings, gateway, store, client, desk.cards, observe=observe)
         delivery = Delivery(
-            gateway, store, client, desk.lookups, desk.cards, desk.creation, self.poller.sync_ticket
+            gateway,
+            store,
+            client,
+            desk.lookups,
+            desk.cards,
+            desk.creation,
+            self.poller.sync_ticket,
+            intake=desk.intake,
         )
         self.outbox = OutboxWorker(store, delivery, outbox, observe=observe)
         self.stop_event = threading.Event()

@@ -146,3 +146,33 @@ def test_a_malformed_section_variable_is_named(monkeypatch: pytest.MonkeyPatch) 
     assert caught.value.problems == [
         "OUTBOX_LANES is malformed: a whole number of delivery threads"
     ]
+
+
+def test_ticket_reaction_takes_a_name_with_or_without_colons(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TICKET_REACTION", raising=False)
+    assert load_settings(**REQUIRED).TICKET_REACTION == "ticket"
+    assert load_settings(**REQUIRED, TICKET_REACTION=":raising_hand:").TICKET_REACTION == (
+        "raising_hand"
+    )
+    assert load_settings(**REQUIRED, TICKET_REACTION="").TICKET_REACTION == ""
+    with pytest.raises(ConfigError) as caught:
+        load_settings(**REQUIRED, TICKET_REACTION="two words")
+    assert caught.value.problems == [
+        "TICKET_REACTION is malformed: an emoji name such as ticket (or :ticket:), "
+        "or empty for none"
+    ]
+
+
+def test_intake_channels_are_channel_ids(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(**REQUIRED, TICKET_INTAKE_CHANNELS=" C1, G2 ,")
+    assert settings.intake_channel_ids == ["C1", "G2"]
+    with pytest.raises(ConfigError) as caught:
+        load_settings(**REQUIRED, TICKET_INTAKE_CHANNELS="C1,U2")
+    assert caught.value.problems == [
+        "TICKET_INTAKE_CHANNELS is malformed: channel ids (C… or G…), comma-separated, "
+        "e.g. C0123ABCD,G0456EFGH"
+    ]

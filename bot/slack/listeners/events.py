@@ -11,7 +11,13 @@ from bot.desk import Desk
 from bot.desk.deferred import Defer
 
 #: the bot events app-manifest.yml subscribes to (checked by a test)
-SUBSCRIBED = ("app_home_opened", "message.channels", "message.groups")
+SUBSCRIBED = (
+    "app_home_opened",
+    "message.channels",
+    "message.groups",
+    "reaction_added",
+    "reaction_removed",
+)
 
 
 class MessageSink(Protocol):
@@ -32,3 +38,12 @@ def register(app: App, desk: Desk, replies: MessageSink, after_ack: Defer) -> No
         # Every subtype lands here (Bolt answers 404 to an unhandled event, and Slack
         # retries it); a mirrored reply is in the outbox before Slack hears back.
         replies.accept(event, body.get("event_id"))
+
+    @app.event("reaction_added")
+    def reaction_added(event: dict[str, Any]) -> None:
+        # Redis only (a claim, the outbox entry): done before Slack hears back
+        desk.intake.reacted(event)
+
+    @app.event("reaction_removed")
+    def reaction_removed() -> None:
+        """A ticket made of a message stays when the reaction goes."""

@@ -53,6 +53,7 @@ DEFAULT_SCOPES = (
     "users:read.email",
     "files:read",
     "files:write",
+    "reactions:read",
     "reactions:write",
     "channels:history",
     "groups:history",
@@ -481,6 +482,7 @@ class FakeSlack:
             "reactions.remove": self._reactions_remove,
             "conversations.info": self._conversations_info,
             "conversations.replies": self._conversations_replies,
+            "conversations.history": self._conversations_history,
             "conversations.members": self._conversations_members,
             "usergroups.users.list": self._usergroups_users_list,
             "files.getUploadURLExternal": self._files_get_upload_url,
@@ -741,6 +743,31 @@ class FakeSlack:
         if not thread:
             raise SlackApiError("thread_not_found")
         return {"messages": sorted(thread, key=lambda m: m["ts"]), "has_more": False}
+
+    def _conversations_history(self, args: JsonDict) -> JsonDict:
+        """Top-level messages (and broadcasts), newest first, up to `latest`."""
+        channel = _required_str(args, "channel", missing_error="channel_not_found")
+        self._require_scope("groups:history" if channel[:1] == "G" else "channels:history")
+        if channel in self.channels_without_bot:
+            raise SlackApiError("not_in_channel")
+        latest = _optional_str(args, "latest")
+        inclusive = str(args.get("inclusive", "")).lower() in {"1", "true"}
+        limit = int(str(args.get("limit") or 100))
+        with self._lock:
+            top = [
+                message
+                for message in self.messages.get(channel, [])
+                if message.get("thread_ts") in (None, message["ts"])
+                or message.get("subtype") == "thread_broadcast"
+            ]
+        if latest is not None:
+            top = [
+                m
+                for m in top
+                if float(m["ts"]) < float(latest) or (inclusive and m["ts"] == latest)
+            ]
+        newest_first = sorted(top, key=lambda m: float(m["ts"]), reverse=True)
+        return {"messages": newest_first[:limit], "has_more": len(newest_first) > limit}
 
     def _conversations_members(self, args: JsonDict) -> JsonDict:
         channel = _required_str(args, "channel", missing_error="channel_not_found")
