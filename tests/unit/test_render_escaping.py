@@ -84,6 +84,7 @@ def contexts(text: str) -> dict[str, dict[str, Any]]:
             "cut_chars": 10,
             "ticket_id": text,
         },
+        "direct_message.json.j2": {"ticket_id": text, "lines": [text, text], "link": PERMALINK},
         "help.json.j2": {"capabilities": caps, "status_words": [text, text], "unknown": text},
         "home.json.j2": {
             "own": [
