@@ -32,6 +32,14 @@ OWN_LOOKUPS = 5
 SCAN_PAGE_SIZE = 50
 MAX_SCANNED_PAGES = 20
 SHOWN_CONVERSATIONS = 5
+#: App Home: at most this many of someone's own tickets, and of the open ones for agents
+HOME_OWN = 20
+HOME_OPEN = 20
+#: a ticket's status on App Home is read from the cache: fresh this long, then shown
+#: while one background read refreshes it; never waited for
+HOME_STATUS_TTL = 60
+HOME_STATUS_STALE = 7 * 24 * 3600
+PERMALINK_TTL = 30 * 24 * 3600
 
 Respond = Callable[..., Any]
 StatusFilter = TicketStatus | StatusKind | None
@@ -192,8 +200,91 @@ class Queries:
             unknown=unknown,
         )
 
-    def home(self) -> Any:
-        return render("home.json.j2")
+    def set_direct_messages(self, user_id: str, on: bool) -> None:
+        """The App Home setting, kept in the store; the tab is published again to show it."""
+        self.store.set_direct_messages(user_id, on)
+        self.publish_home(user_id)
+
+    def publish_home(self, user_id: str) -> None:
+        self.slack.views_publish(user_id=user_id, view=self.home(user_id))
+
+    def home(self, user_id: str) -> Any:
+        """App Home: the person's own tickets (open first), for agents also the open
+        ones, and their direct-message setting. Statuses come from the store's cache
+        only: one not cached yet shows as unknown while it is read in the background."""
+        own = [self._home_row(t) for t in self.store.tickets_requested_by(user_id)[:HOME_OWN]]
+        own.sort(key=lambda row: _HOME_ORDER.get(row["kind"], 1))
+        agent = self.access.is_agent(user_id)
+        return render(
+            "home.json.j2",
+            own=own,
+            agent=agent,
+            open_tickets=self._home_open() if agent else None,
+            direct_messages=self.store.wants_direct_messages(user_id),
+        )
+
+    def _home_row(self, ticket_id: str) -> dict[str, Any]:
+        def load() -> Any:
+            ticket = self.gateway.get_ticket(ticket_id).ticket
+            return {
+                "subject": ticket.subject,
+                "status": ticket.status.name,
+                "kind": ticket.status.kind.value,
+            }
+
+        known: Any = None
+        if self.gateway.capabilities.ticket_detail:
+            known = self.store.cached_or_warm(
+                f"home-ticket:{ticket_id}", load, ttl=HOME_STATUS_TTL, stale_ttl=HOME_STATUS_STALE
+            )
+        known = known or {"subject": None, "status": None, "kind": None}
+        return {"id": ticket_id, **known, "link": self._cached_permalink(ticket_id)}
+
+    def _home_open(self) -> list[dict[str, Any]] | None:
+        """The helpdesk's open tickets, from the cache (None: not read yet)."""
+        status = self.status_filter(StatusKind.OPEN.value)
+
+        def load() -> Any:
+            page = self.gateway.list_tickets(status=status, offset=0, limit=HOME_OPEN)
+            return [
+                {
+                    "id": t.id,
+                    "subject": t.subject,
+                    "status": t.status.name,
+                    "kind": t.status.kind.value,
+                }
+                for t in page.tickets
+                if t.status.kind is not StatusKind.CLOSED
+            ]
+
+        rows = self.store.cached_or_warm(
+            "home-open-tickets", load, ttl=HOME_STATUS_TTL, stale_ttl=HOME_STATUS_STALE
+        )
+        if rows is None:
+            return None
+        return [{**row, "link": self._cached_permalink(row["id"])} for row in rows]
+
+    def _cached_permalink(self, ticket_id: str) -> str | None:
+        """The card's permalink; it never changes, so Slack is asked once a month."""
+        thread = self.store.thread_for_ticket(ticket_id)
+        if thread is None:
+            return None
+
+        def load() -> Any:
+            answer = self.slack.chat_getPermalink(channel=thread.channel, message_ts=thread.ts)
+            return str(answer["permalink"])
+
+        try:
+            value = self.store.cached(
+                f"permalink:{ticket_id}", load, ttl=PERMALINK_TTL, stale_ttl=PERMALINK_TTL
+            )
+        except (SlackApiError, OSError):
+            return None  # not cached: asked again next time
+        return None if value is None else str(value)
+
+
+#: App Home lists open tickets first, then those whose status is not known yet, then closed
+_HOME_ORDER = {"open": 0, "pending": 0, "closed": 2}
 
 
 def _matches(ticket: Ticket, status: StatusFilter) -> bool:

@@ -25,3 +25,7 @@ LIST_PAGE_NEXT = "ticket_list_page_next"
 
 #: block id of a card's action row is CARD_ACTIONS_PREFIX + ticket id
 CARD_ACTIONS_PREFIX = "card:"
+
+# App Home
+HOME_SETTINGS_BLOCK = "home_settings"
+HOME_DM_SETTING = "home_dm_setting"

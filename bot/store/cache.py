@@ -49,6 +49,16 @@ class LookupCache(StoreBase):
             self._refresh_in_background(name, loader, ttl, stale_ttl)
         return entry["value"]
 
+    def cached_or_warm(
+        self, name: str, loader: Callable[[], JsonValue], *, ttl: float, stale_ttl: float
+    ) -> JsonValue | None:
+        """The value under `name`, fresh or stale, never waiting for a load: None when
+        there is none yet, while one caller loads it in the background for next time."""
+        entry = self._read_entry(name)
+        if entry is None or entry["fresh_until"] <= time.time():
+            self._refresh_in_background(name, loader, ttl, stale_ttl)
+        return None if entry is None else entry["value"]
+
     def peek(self, name: str) -> JsonValue | None:
         """The cached value, fresh or stale, without loading anything."""
         entry = self._read_entry(name)

@@ -45,6 +45,10 @@ class Keys:
         """The tickets created for one Slack user (a sorted set, scored by creation time)."""
         return self._key("requested", user_id)
 
+    def dm_off(self, user_id: str) -> str:
+        """Set when `user_id` switched off direct messages about their tickets (App Home)."""
+        return self._key("dm-off", user_id)
+
     def created(self, view_id: str) -> str:
         return self._key("created", view_id)
 

@@ -56,6 +56,16 @@ class Links(StoreBase):
         """The tickets created for `user_id`, newest first."""
         return [str(t) for t in self.redis.zrevrange(self.keys.requested_by(user_id), 0, -1)]
 
+    def set_direct_messages(self, user_id: str, on: bool) -> None:
+        """The App Home setting: direct messages about `user_id`'s tickets (on by default)."""
+        if on:
+            self.redis.delete(self.keys.dm_off(user_id))
+        else:
+            self.redis.set(self.keys.dm_off(user_id), "1")
+
+    def wants_direct_messages(self, user_id: str) -> bool:
+        return not self.redis.exists(self.keys.dm_off(user_id))
+
     def requester_of(self, ticket_id: str) -> str | None:
         value = self.redis.get(self.keys.requester(ticket_id))
         return None if value is None else str(value)

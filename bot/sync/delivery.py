@@ -30,12 +30,14 @@ from bot.desk.intake import Intake
 from bot.desk.lookups import Lookups
 from bot.gateway import FileUpload, TicketGateway
 from bot.slack.client import FileRefused, FileTooLarge, download_file, file_url, token_may_fetch
+from bot.slack.render import render
 from bot.slack.text import to_plain_text
 from bot.store import Store, ThreadRef
 from bot.store.keys import note_claim
 from bot.sync.outbox import (
     CreateJob,
     DeleteJob,
+    DirectMessageJob,
     EditJob,
     Entry,
     IntakeJob,
@@ -85,6 +87,8 @@ class Delivery:
             self._edit(job, retried=attempt > 1)
         elif isinstance(job, DeleteJob):
             self._delete(job)
+        elif isinstance(job, DirectMessageJob):
+            self._direct_message(job)
         elif isinstance(job, SyncJob):
             if self.sync_ticket(job.ticket_id) is None:
                 raise Retry("another poller is reading this ticket")
@@ -120,6 +124,18 @@ class Delivery:
                 self.creation.gave_up(job.view_id, job.draft, job.context, reason)
         except Exception:
             log.exception("could not report a dead-lettered %s entry", job.kind)
+
+    def _direct_message(self, job: DirectMessageJob) -> None:
+        """To the requester's IM with the bot (`chat.postMessage` to a user id opens it)."""
+        try:
+            link = self.slack.chat_getPermalink(channel=job.channel, message_ts=job.thread_ts)
+            permalink: str | None = str(link["permalink"])
+        except SlackApiError:
+            permalink = None  # the message goes without its link
+        message = render(
+            "direct_message.json.j2", ticket_id=job.ticket_id, lines=job.lines, link=permalink
+        )
+        self.slack.chat_postMessage(channel=job.user_id, **message)
 
     # --- replies ---------------------------------------------------------------
 

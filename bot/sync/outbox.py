@@ -120,15 +120,30 @@ class SyncJob(BaseModel):
         return f"ticket:{self.ticket_id}"
 
 
-Job = Annotated[
-    ReplyJob | EditJob | DeleteJob | CreateJob | IntakeJob | SyncJob, Field(discriminator="kind")
-]
+class DirectMessageJob(BaseModel):
+    """What the poller found new on one ticket in one read (agent replies, status
+    changes), for its requester: one direct message, however many lines."""
+
+    kind: Literal["dm"] = "dm"
+    ticket_id: str
+    user_id: str
+    channel: str
+    thread_ts: str
+    lines: list[str]
+
+    @property
+    def lane(self) -> str:
+        return f"ticket:{self.ticket_id}"
+
+
+AnyJob = ReplyJob | EditJob | DeleteJob | CreateJob | IntakeJob | SyncJob | DirectMessageJob
+Job = Annotated[AnyJob, Field(discriminator="kind")]
 JOB = TypeAdapter[Any](Job)
 
 
 class Entry(NamedTuple):
     id: str
-    job: ReplyJob | EditJob | DeleteJob | CreateJob | IntakeJob | SyncJob
+    job: AnyJob
     enqueued_at: float
     fields: dict[str, str]
 
@@ -137,7 +152,7 @@ class Outbox:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def put(self, job: ReplyJob | EditJob | DeleteJob | CreateJob | IntakeJob | SyncJob) -> str:
+    def put(self, job: AnyJob) -> str:
         """Write `job` durably; returns the stream entry id."""
         return self.store.outbox_add(
             {"job": job.model_dump_json(), "lane": job.lane, "at": f"{time.time():.6f}"}

@@ -80,6 +80,7 @@ from bot.runtime.settings import Settings
 from bot.slack.render import render
 from bot.store import Store, ThreadRef, is_unreachable
 from bot.sync.observe import SyncObserver
+from bot.sync.outbox import DirectMessageJob, Outbox
 from bot.sync.rate import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,10 @@ class PollReport:
             setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
 
 
+#: how much of an agent's reply a direct message to the requester quotes
+DM_REPLY_CHARS = 200
+
+
 class Poller:
     def __init__(
         self,
@@ -156,6 +161,7 @@ class Poller:
         self.store = store
         self.slack = slack
         self.cards = cards
+        self.outbox = Outbox(store)
         self.interval = float(settings.TICKET_SYNC_INTERVAL)
         self.closed_retention = settings.TICKET_SYNC_CLOSED_DAYS * 24 * 3600
         self.closed_every = max(1, closed_every)
@@ -315,8 +321,26 @@ class Poller:
         if cursor is None:
             self._baseline(detail, report)
             return
-        if self._post_new(detail, thread, cursor, report):
-            self._announce_changes(detail.ticket, thread, state, report)
+        news: list[str] = []
+        if self._post_new(detail, thread, cursor, report, news):
+            self._announce_changes(detail.ticket, thread, state, report, news)
+        self._tell_requester(ticket_id, thread, news)
+
+    def _tell_requester(self, ticket_id: str, thread: ThreadRef, news: list[str]) -> None:
+        """One direct message for all this read found, unless the requester said no on
+        App Home. Internal notes and the requester's own replies (echoes) are not news,
+        and neither are changes made with the card's buttons (the state has them)."""
+        user_id = self.store.requester_id_of(ticket_id)
+        if not news or user_id is None or not self.store.wants_direct_messages(user_id):
+            return
+        job = DirectMessageJob(
+            ticket_id=ticket_id,
+            user_id=user_id,
+            channel=thread.channel,
+            thread_ts=thread.ts,
+            lines=news,
+        )
+        self.outbox.put(job)
 
     def _request(self, report: PollReport, call: Callable[[], Any]) -> Any:
         """`call` to the helpdesk within the rate; None when the poller is stopping."""
@@ -336,7 +360,12 @@ class Poller:
             report.baselined += 1
 
     def _post_new(
-        self, detail: TicketDetail, thread: ThreadRef, cursor: str, report: PollReport
+        self,
+        detail: TicketDetail,
+        thread: ThreadRef,
+        cursor: str,
+        report: PollReport,
+        news: list[str],
     ) -> bool:
         """Post the conversations after `cursor` in order; False when the lease was lost."""
         ticket_id = detail.ticket.id
@@ -353,6 +382,8 @@ class Poller:
                 report.echoes += 1
             elif not self._post_conversation(ticket_id, thread, conversation, report):
                 return False
+            else:
+                news.append(_reply_line(conversation))
             if not self.store.advance_poll_cursor(ticket_id, self.owner, conversation.id):
                 return False
         return True
@@ -424,7 +455,12 @@ class Poller:
         report.files += 1
 
     def _announce_changes(
-        self, ticket: Ticket, thread: ThreadRef, state: dict[str, str], report: PollReport
+        self,
+        ticket: Ticket,
+        thread: ThreadRef,
+        state: dict[str, str],
+        report: PollReport,
+        news: list[str],
     ) -> None:
         """Card updated in place and a line per change, unless the thread shows it already."""
         lines = _change_lines(ticket, state) if state else []
@@ -443,6 +479,15 @@ class Poller:
             self.cards.note(thread, line)
         self.store.remember_ticket_state(ticket.id, *ticket_state(ticket))
         report.changes += len(lines)
+        news.extend(lines)
+
+
+def _reply_line(conversation: Conversation) -> str:
+    """A direct message's line for an agent's reply: who, and how it starts."""
+    text = " ".join(conversation.text.split())
+    if len(text) > DM_REPLY_CHARS:
+        text = text[:DM_REPLY_CHARS] + "…"
+    return f"{conversation.author or 'An agent'} replied: {text}"
 
 
 def _change_lines(ticket: Ticket, state: dict[str, str]) -> list[str]:

@@ -84,8 +84,19 @@ def contexts(text: str) -> dict[str, dict[str, Any]]:
             "cut_chars": 10,
             "ticket_id": text,
         },
+        "direct_message.json.j2": {"ticket_id": text, "lines": [text, text], "link": PERMALINK},
         "help.json.j2": {"capabilities": caps, "status_words": [text, text], "unknown": text},
-        "home.json.j2": {},
+        "home.json.j2": {
+            "own": [
+                {"id": text, "subject": text, "status": text, "kind": "open", "link": PERMALINK},
+                {"id": "2", "subject": None, "status": None, "kind": None, "link": None},
+            ],
+            "agent": True,
+            "open_tickets": [
+                {"id": text, "subject": text, "status": text, "kind": "closed", "link": None}
+            ],
+            "direct_messages": True,
+        },
         "loading_modal.json.j2": {"metadata": text},
         "lookup_failed_modal.json.j2": {"metadata": text, "reason": text},
         "new_ticket_modal.json.j2": {

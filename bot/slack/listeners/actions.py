@@ -75,6 +75,13 @@ def register(app: App, desk: Desk, after_ack: Defer) -> None:
             )
         )
 
+    @app.action(ids.HOME_DM_SETTING)
+    def home_setting(ack: Ack, action: dict[str, Any], body: dict[str, Any]) -> None:
+        on = any(o.get("value") == "on" for o in action.get("selected_options") or [])
+        user = _text(body["user"]["id"])
+        ack()
+        after_ack(lambda: desk.queries.set_direct_messages(user, on))
+
     @app.action(ids.LOOKUP_RETRY)
     @app.action(ids.DRAFT_RESTORE)
     def modal_button(ack: Ack, action: dict[str, Any], body: dict[str, Any]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from slack_bolt import App
-from slack_sdk import WebClient
 
 from bot.desk import Desk
 from bot.desk.deferred import Defer
@@ -28,10 +27,10 @@ class MessageSink(Protocol):
 
 def register(app: App, desk: Desk, replies: MessageSink, after_ack: Defer) -> None:
     @app.event("app_home_opened")
-    def home(event: dict[str, Any], client: WebClient) -> None:
+    def home(event: dict[str, Any]) -> None:
         if event.get("tab") == "home":
             user = str(event["user"])  # parsed before the ack (bot/slack/errors.py)
-            after_ack(lambda: client.views_publish(user_id=user, view=desk.queries.home()))
+            after_ack(lambda: desk.queries.publish_home(user))
 
     @app.event("message")
     def message(event: dict[str, Any], body: dict[str, Any]) -> None:
