@@ -18,7 +18,10 @@ The convention every backend (`bot/gateway/<name>.py`) follows for its settings:
 
 from __future__ import annotations
 
+import html
+import re
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from typing import Any
 
 import httpx
@@ -158,3 +161,38 @@ def json_body(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return None
+
+
+class _TextOfHtml(HTMLParser):
+    BREAKS = {"br": "\n", "hr": "\n--\n"}
+    BLOCKS = {"p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.parts.append(self.BREAKS.get(tag, ""))
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(re.sub(r"\s*\n\s*", " ", data))
+
+
+def html_to_text(content: str) -> str:
+    """A helpdesk's HTML (Getfly's ticket content, RT's HTML bodies) as plain text:
+    paragraphs and <br> become line breaks, entities are decoded, tags dropped."""
+    if "<" not in content:
+        return html.unescape(content).strip()
+    parser = _TextOfHtml()
+    parser.feed(content)
+    parser.close()
+    text = "".join(parser.parts)
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()

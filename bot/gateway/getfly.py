@@ -20,7 +20,6 @@ never sent.
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import re
@@ -29,7 +28,6 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from functools import cache
-from html.parser import HTMLParser
 from typing import Annotated, Any
 
 import httpx
@@ -43,6 +41,7 @@ from bot.gateway.common import (
     check_page,
     create_unknown,
     footer_lines,
+    html_to_text,
     json_body,
     reference_line,
     text_problems,
@@ -478,41 +477,6 @@ def ticket_html(new: NewTicket) -> str:
     template = _html_environment().get_template("getfly_ticket.html.j2")
     rendered = template.render(paragraphs=paragraphs, footer=footer_lines(new))
     return rendered.strip()
-
-
-class _TextOfHtml(HTMLParser):
-    BREAKS = {"br": "\n", "hr": "\n--\n"}
-    BLOCKS = {"p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.parts.append(self.BREAKS.get(tag, ""))
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.handle_starttag(tag, attrs)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.BLOCKS:
-            self.parts.append("\n\n")
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(re.sub(r"\s*\n\s*", " ", data))
-
-
-def html_to_text(content: str) -> str:
-    """Getfly's HTML content as plain text: paragraphs and <br> become line breaks,
-    entities are decoded, tags dropped."""
-    if "<" not in content:
-        return html.unescape(content).strip()
-    parser = _TextOfHtml()
-    parser.feed(content)
-    parser.close()
-    text = "".join(parser.parts)
-    text = re.sub(r"[ \t]+\n", "\n", text)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
 # -- checks and parsing -------------------------------------------------------------

@@ -40,6 +40,7 @@ from bot.gateway.common import (
     Connection,
     Problem,
     create_unknown,
+    html_to_text,
     reference_line,
     text_problems,
     with_footer,
@@ -55,7 +56,6 @@ from bot.gateway.errors import (
     Unsupported,
     ValidationFailed,
 )
-from bot.gateway.getfly import html_to_text
 from bot.gateway.http import HttpTransport, RetryPolicy, Timeouts
 from bot.gateway.models import (
     Attachment,

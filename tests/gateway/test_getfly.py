@@ -25,11 +25,11 @@ from bot.gateway import (
     Unsupported,
     ValidationFailed,
 )
+from bot.gateway.common import html_to_text
 from bot.gateway.getfly import (
     MAX_SUBJECT_CHARS,
     GetflyGateway,
     GetflySettings,
-    html_to_text,
     ticket_html,
 )
 from bot.gateway.http import RetryPolicy, Timeouts
