@@ -25,7 +25,7 @@ def run_console() -> int:
     try:
         display = Display(session.slack, screen, Style(color=color))
         screen.say(banner(session))
-        Console(session.side, display, screen).loop()
+        Console(session.side, display, screen, session.reaction).loop()
     finally:
         screen.say(["Stopping…"])
         session.close()

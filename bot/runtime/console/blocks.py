@@ -138,6 +138,12 @@ class BlockRenderer:
             )
             chosen = selected_labels(element)
             return f"{name}: {', '.join(chosen)} ▾" if chosen else f"{name} ▾"
+        if kind == "checkboxes":
+            ticked = {option.get("value") for option in element.get("initial_options") or []}
+            return "  ".join(
+                f"{'☑' if option.get('value') in ticked else '☐'} {_label(option)}"
+                for option in element.get("options", [])
+            )
         return f"{kind} ?"
 
     def _input(self, block: JsonDict, out: Rendering, first: int) -> list[str]:
@@ -169,6 +175,10 @@ def selected_labels(element: JsonDict) -> list[str]:
         [element["initial_option"]] if element.get("initial_option") else []
     )
     return [plain(_text_of(option.get("text"))) for option in chosen]
+
+
+def _label(option: JsonDict) -> str:
+    return plain(_text_of(option.get("text")))
 
 
 def options_of(element: JsonDict) -> list[JsonDict]:

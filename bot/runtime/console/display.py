@@ -1,6 +1,9 @@
 """What the console shows of each change in its Slack, and which numbers press what.
 
-Runs on the fake Slack's server threads; the prompt keeps working meanwhile."""
+A message gets a number when it is first shown (`[m3]`, so that `/react 3` or
+`/shortcut 3` can name it); a button or select gets `[1]`, `[2]`… on the last card,
+message, modal or App Home shown. Runs on the fake Slack's server threads; the
+prompt keeps working meanwhile."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ JsonDict = dict[str, Any]
 CARD_TEXT = re.compile(r"^Ticket #(\d+):")
 THREAD = "    │ "
 ONLY_YOU = "  ┊ "
+DIRECT = "  ✉ "
 
 
 class Display:
@@ -25,8 +29,11 @@ class Display:
         self.screen = screen
         self.style = style
         self.blocks = BlockRenderer(self.name_of, style)
+        self.me = ""  # the user id of whoever is at the console now
         self.controls: dict[int, Control] = {}
-        self.cards: dict[str, str] = {}  # ticket id -> the card's ts
+        self.cards: dict[str, str] = {}  # ticket id -> the ts of the thread its card is in
+        self.numbered: dict[int, tuple[str, str]] = {}  # [mN] -> (channel, ts)
+        self._numbers: dict[tuple[str, str], int] = {}
         self.current: str | None = None  # the ticket whose thread a typed line goes to
         self.modal_id: str | None = None
         self.filling = threading.Event()  # the main thread is showing the modal itself
@@ -49,16 +56,19 @@ class Display:
             self.screen.say(lines)
 
     def _lines(self, change: Change) -> list[str]:
+        if change.kind in ("message", "update") and change.channel in self.slack.ims:
+            return self._direct_lines(change.channel, change.message, change.kind == "update")
         if change.kind in ("message", "update"):
             return self._message_lines(change.message, change.kind == "update")
         if change.kind in ("ephemeral", "response"):
             self.responses += 1
             return self.only_you(change.message)
         if change.kind == "reaction":
-            face = plain(f":{change.detail}:")
-            return [f"{THREAD}{face} on your message ({change.detail})"]
+            return [self._reaction_line(change)]
         if change.kind == "view" and not self.filling.is_set():
             return self._view_lines(change.view)
+        if change.kind == "home" and change.user == self.me:
+            return self._home_lines(change.view)
         if change.kind == "refused":
             return [self.style.alert(f"⚠ {change.detail}")]
         return []
@@ -66,23 +76,79 @@ class Display:
     def _message_lines(self, message: JsonDict, updated: bool) -> list[str]:
         thread_ts = message.get("thread_ts")
         if thread_ts and thread_ts != message["ts"]:
-            return self._thread_lines(message, thread_ts)
+            return self._thread_lines(message, thread_ts, updated)
         ticket = self._card_ticket(message)
         if ticket and not updated:
             self.cards[ticket] = message["ts"]
             self.current = ticket
         rendering = self._numbered(message, {"kind": "message", "message": message})
-        head = f"{self._author(message)}{' (updated the card)' if updated else ''}:"
+        head = f"{self._head(GENERAL, message)}{' (updated the card)' if updated else ''}:"
         lines = [self.style.bold(head), *(f"  {line}" for line in rendering.lines)]
         if ticket and not updated:
             lines.append(self.style.dim(f"  (reply in its thread: type a line; /thread {ticket})"))
         return lines
 
-    def _thread_lines(self, message: JsonDict, thread_ts: str) -> list[str]:
+    def _thread_lines(self, message: JsonDict, thread_ts: str, updated: bool) -> list[str]:
+        """A reply in a thread; a card posted there (a ticket made of the thread's first
+        message) gets its buttons numbered, and typed lines go to that thread."""
+        card = self._card_ticket(message)
+        if card and not updated:
+            self.cards[card] = thread_ts
+            self.current = card
         ticket = next((t for t, ts in self.cards.items() if ts == thread_ts), "?")
-        rendering = self.blocks.message(message)
-        head = f"{self._author(message)} in the thread of ticket #{ticket}:"
+        where = {"kind": "message", "message": message}
+        rendering = self._numbered(message, where) if card else self.blocks.message(message)
+        head = f"{self._head(GENERAL, message)} in the thread of ticket #{ticket}"
+        head += " (updated the card):" if updated else ":"
         return [THREAD + self.style.bold(head), *(THREAD + line for line in rendering.lines)]
+
+    def _direct_lines(self, channel: str, message: JsonDict, updated: bool) -> list[str]:
+        """A message in the bot's IM with a person: its Messages tab in Slack."""
+        to = self.name_of(self.slack.ims[channel])
+        head = f"{self._head(channel, message)} → direct message to @{to}"
+        head += " (updated):" if updated else ":"
+        rendering = self._numbered(message, {"kind": "message", "message": message})
+        return [DIRECT + self.style.bold(head), *(DIRECT + line for line in rendering.lines)]
+
+    def _reaction_line(self, change: Change) -> str:
+        face = plain(f":{change.detail}:")
+        if not change.user or change.user == BOT_USER:
+            return f"{THREAD}{face} on your message ({change.detail})"
+        who = "you" if change.user == self.me else self.name_of(change.user)
+        number = self._numbers.get((change.channel, str(change.message.get("ts"))))
+        on = f"[m{number}]" if number else "a message"
+        return f"  {face} {who} reacted to {on} ({change.detail})"
+
+    def _home_lines(self, view: JsonDict) -> list[str]:
+        rendering = self.blocks.view(
+            {
+                **view,
+                "title": {"type": "plain_text", "text": f"App Home of {self.name_of(self.me)}"},
+            }
+        )
+        self._take_controls(rendering, {"kind": "view", "view_id": view["id"]})
+        return rendering.lines
+
+    def direct_messages(self, user: str) -> list[str]:
+        """Every direct message the bot sent `user` (for /dms)."""
+        channel = self.slack.im_of(user)
+        with self._lock:
+            lines: list[str] = []
+            for message in list(self.slack.messages.get(channel, [])):
+                lines += self._direct_lines(channel, message, False)
+            return lines
+
+    def message_numbered(self, number: int) -> tuple[str, JsonDict] | None:
+        """The channel and the message as Slack has it now, of [m`number`]."""
+        found = self.numbered.get(number)
+        if found is None:
+            return None
+        channel, ts = found
+        with self.slack.changed:
+            for message in self.slack.messages.get(channel, []):
+                if message["ts"] == ts:
+                    return channel, dict(message)
+        return None
 
     def only_you(self, message: JsonDict) -> list[str]:
         where = {"kind": "message", "message": message, "ephemeral": True}
@@ -118,11 +184,20 @@ class Display:
                 control.where = where
             self.controls = {c.number: c for c in rendering.controls}
 
+    def _head(self, channel: str, message: JsonDict) -> str:
+        """`[m3] you`: the message's number, and who wrote it."""
+        key = (channel, str(message["ts"]))
+        number = self._numbers.get(key)
+        if number is None:
+            number = self._numbers[key] = len(self._numbers) + 1
+            self.numbered[number] = key
+        return f"[m{number}] {self._author(message)}"
+
     def _author(self, message: JsonDict) -> str:
-        user = message.get("user")
+        user = str(message.get("user"))
         if user == BOT_USER or message.get("bot_id"):
             return "ticket-bot"
-        return "you" if user in self.slack.users else str(user)
+        return "you" if user == self.me else self.name_of(user)
 
     @staticmethod
     def _card_ticket(message: JsonDict) -> str | None:
@@ -138,5 +213,5 @@ class Display:
             for message in messages:
                 lines += self._message_lines(message, False) if message["ts"] == ts else []
                 if message["ts"] != ts:
-                    lines += self._thread_lines(message, ts)
+                    lines += self._thread_lines(message, ts, False)
             return lines

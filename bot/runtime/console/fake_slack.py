@@ -44,6 +44,7 @@ METHODS = frozenset(
         "users.info",
         "reactions.add",
         "conversations.info",
+        "conversations.history",
         "conversations.replies",
         "files.getUploadURLExternal",
         "files.completeUploadExternal",
@@ -70,13 +71,15 @@ class ApiError(Exception):
 @dataclass
 class Change:
     """What happened in the console's Slack: `kind` is message, update, ephemeral,
-    response, view, reaction or refused."""
+    response, view, home (a published App Home), reaction or refused; `user` is who
+    reacted, or whose App Home it is."""
 
     kind: str
     channel: str = ""
     message: JsonDict = field(default_factory=dict)
     view: JsonDict = field(default_factory=dict)
     detail: str = ""
+    user: str = ""
 
 
 Listener = Callable[[Change], None]
@@ -92,8 +95,10 @@ class ConsoleSlack:
         self.channels = {GENERAL: "general"}
         self.messages: dict[str, list[JsonDict]] = defaultdict(list)
         self.views: dict[str, JsonDict] = {}
+        self.homes: dict[str, JsonDict] = {}  # user id -> the App Home published for them
+        self.ims: dict[str, str] = {}  # the bot's IM channel with a person -> their user id
         self.files: dict[str, tuple[JsonDict, bytes]] = {}
-        self.reactions: set[tuple[str, str, str]] = set()
+        self.reactions: set[tuple[str, str, str, str]] = set()  # channel, ts, name, user
         self.listeners: list[Listener] = []
         self._triggers: dict[str, float] = {}
         self._pending_uploads: dict[str, JsonDict] = {}
@@ -122,6 +127,38 @@ class ConsoleSlack:
         """A message a person typed: stored as Slack stores it, before its event is sent."""
         message: JsonDict = {"type": "message", "user": user, "text": text, "team": TEAM}
         return self._store(channel, message, thread_ts)
+
+    def react_as_user(self, channel: str, ts: str, user: str, name: str) -> JsonDict:
+        """A person's reaction, stored before its `reaction_added` event is sent; the
+        message it is on. ApiError already_reacted or message_not_found."""
+        message = self._add_reaction(channel, ts, user, name)
+        self._emit(Change("reaction", channel=channel, message=message, detail=name, user=user))
+        return message
+
+    def user_named(self, name: str) -> str | None:
+        with self._lock:
+            return next((u for u, user in self.users.items() if user["name"] == name), None)
+
+    def add_user(self, name: str) -> str:
+        """Another person in the console's workspace; their user id."""
+        user_id = f"U0P{next(self._ids):06d}"
+        with self._lock:
+            self.users[user_id] = _user(user_id, name)
+        return user_id
+
+    def im_of(self, user: str) -> str:
+        """The bot's IM channel with `user` (Slack opens one on the first message)."""
+        channel = "D" + user[1:]
+        with self._lock:
+            self.ims[channel] = user
+        return channel
+
+    def view_by_id(self, view_id: str) -> JsonDict | None:
+        """A modal, or an App Home."""
+        with self._lock:
+            found = self.views.get(view_id)
+            homes = (home for home in self.homes.values() if home["id"] == view_id)
+            return found or next(homes, None)
 
     def add_file(self, name: str, content: bytes, mimetype: str) -> JsonDict:
         file_id = f"F{next(self._ids):08d}"
@@ -213,9 +250,29 @@ class ConsoleSlack:
         return {"view": self.put_view(view, current["id"])}
 
     def _views_publish(self, args: JsonDict) -> JsonDict:
-        if args.get("user_id") not in self.users:
+        user = str(args.get("user_id"))
+        if user not in self.users:
             raise ApiError("user_not_found")
-        return {"view": {**_checked_view(args), "id": "VHOME"}}
+        view = _checked_view(args)
+        if view.get("type") != "home":
+            raise ApiError("invalid_arguments", [("must be home", "/view/type")])
+        home: JsonDict = {
+            "id": f"VHOME{user}",
+            "team_id": TEAM,
+            "app_id": APP_ID,
+            "bot_id": BOT_ID,
+            "private_metadata": "",
+            "callback_id": "",
+            "external_id": "",
+            "hash": secrets.token_hex(6),
+            **{k: v for k, v in view.items() if k != "blocks"},
+            "blocks": _with_ids(view.get("blocks", [])),
+            "state": {"values": {}},
+        }
+        with self._lock:
+            self.homes[user] = home
+        self._emit(Change("home", view=home, user=user))
+        return {"view": home}
 
     def _chat_postMessage(self, args: JsonDict) -> JsonDict:
         channel = self._channel(args)
@@ -255,19 +312,54 @@ class ConsoleSlack:
 
     def _reactions_add(self, args: JsonDict) -> JsonDict:
         channel = self._channel(args)
-        key = (channel, str(args.get("timestamp")), str(args.get("name", "")).strip(":"))
-        with self._lock:
-            if key in self.reactions:
-                raise ApiError("already_reacted")
-            self.reactions.add(key)
-            message = dict(self._find_message(channel, key[1]))
-        self._emit(Change("reaction", channel=channel, message=message, detail=key[2]))
+        name = str(args.get("name", "")).strip(":")
+        message = self._add_reaction(channel, str(args.get("timestamp")), BOT_USER, name)
+        self._emit(Change("reaction", channel=channel, message=message, detail=name))
         return {}
+
+    def _add_reaction(self, channel: str, ts: str, user: str, name: str) -> JsonDict:
+        """Kept on the message as Slack shows it in conversations.history and replies."""
+        with self._lock:
+            message = self._find_message(channel, ts)
+            if (channel, ts, name, user) in self.reactions:
+                raise ApiError("already_reacted")
+            self.reactions.add((channel, ts, name, user))
+            reactions = message.setdefault("reactions", [])
+            entry = next((r for r in reactions if r["name"] == name), None)
+            if entry is None:
+                entry = {"name": name, "users": [], "count": 0}
+                reactions.append(entry)
+            entry["users"].append(user)
+            entry["count"] += 1
+            return dict(json.loads(json.dumps(message)))
 
     def _conversations_info(self, args: JsonDict) -> JsonDict:
         channel = self._channel(args)
+        if channel in self.ims:
+            return {"channel": {"id": channel, "is_im": True, "user": self.ims[channel]}}
         name = self.channels[channel]
         return {"channel": {"id": channel, "name": name, "is_channel": True, "is_member": True}}
+
+    def _conversations_history(self, args: JsonDict) -> JsonDict:
+        """Top-level messages (and broadcasts), newest first, up to `latest`."""
+        channel = self._channel(args)
+        latest = args.get("latest")
+        inclusive = str(args.get("inclusive", "")).lower() in {"1", "true"}
+        limit = int(str(args.get("limit") or 100))
+        with self._lock:
+            top = [
+                m
+                for m in self.messages.get(channel, [])
+                if m.get("thread_ts") in (None, m["ts"]) or m.get("subtype") == "thread_broadcast"
+            ]
+            if latest is not None:
+                top = [
+                    m
+                    for m in top
+                    if float(m["ts"]) < float(latest) or (inclusive and m["ts"] == str(latest))
+                ]
+            newest_first = json.loads(json.dumps(sorted(top, key=lambda m: -float(m["ts"]))))
+        return {"messages": newest_first[:limit], "has_more": len(newest_first) > limit}
 
     def _conversations_replies(self, args: JsonDict) -> JsonDict:
         thread = self.thread_of(self._channel(args), str(args.get("ts", "")))
@@ -340,10 +432,13 @@ class ConsoleSlack:
             self._triggers[str(trigger)] = -1.0
 
     def _channel(self, args: JsonDict) -> str:
-        channel = args.get("channel") or args.get("channel_id")
-        if channel not in self.channels:
+        """A channel id; a person's user id is their IM with the bot (chat.postMessage)."""
+        channel = str(args.get("channel") or args.get("channel_id") or "")
+        if channel in self.users and channel != BOT_USER:
+            return self.im_of(channel)
+        if channel not in self.channels and channel not in self.ims:
             raise ApiError("channel_not_found")
-        return str(channel)
+        return channel
 
     def _find_view(self, args: JsonDict) -> JsonDict:
         for view in self.views.values():

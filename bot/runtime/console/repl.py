@@ -1,14 +1,19 @@
 """The prompt: `/ticket …` as a slash command, a number presses a button, any other
-line is a reply in the current ticket's thread (a signed `message` event)."""
+line is a reply in the current ticket's thread (a signed `message` event); `/react`,
+`/shortcut`, `/home` and `/as` do what a person does with a message, the Home tab
+and another account in Slack."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
+
+import httpx
 
 from bot.runtime.console.blocks import Control, options_of
 from bot.runtime.console.display import Display
-from bot.runtime.console.fake_slack import ConsoleSlack
+from bot.runtime.console.fake_slack import ApiError, ConsoleSlack
 from bot.runtime.console.modal import Chooser, ModalFiller
 from bot.runtime.console.mrkdwn import plain
 from bot.runtime.console.screen import Screen
@@ -17,10 +22,18 @@ from bot.slack.render import as_mrkdwn
 
 JsonDict = dict[str, Any]
 MODAL_WAIT = 20.0  # seconds for the modal to open and fill on a loaded machine
+#: app-manifest.yml's message shortcut "Create ticket"
+SHORTCUT = "ticket_from_message"
 HELP = [
     "/ticket new <subject>   open the new-ticket form (also: /ticket list, show <id>, help)",
-    "<number>                press that button or select of the last card or message shown",
-    "<any other line>        reply in the current ticket's thread",
+    "<number>                press that button or select of the last card, message or home shown",
+    "<any other line>        reply in the current ticket's thread (in #general before any card)",
+    "/post <text>            post a message in #general itself, not in a thread",
+    "/react <m> [emoji]      react to message [m<m>] (default :{reaction}:, which makes a ticket)",
+    "/shortcut <m>           the message shortcut 'Create ticket' on message [m<m>]",
+    "/home                   open the bot's Home tab: your tickets, the direct-message setting",
+    "/dms                    the bot's direct messages to you (they also show as they arrive)",
+    "/as <name>              be another person from now on (/as alone: who you are)",
     "/thread <id>            show ticket <id>'s card and thread, and reply there from now on",
     "/modal                  fill the open form again (after an error or 'Edit and try again')",
     "/quit                   stop (Ctrl-D too)",
@@ -32,55 +45,84 @@ class Quit(Exception):
 
 
 class Console:
-    def __init__(self, side: SlackSide, display: Display, screen: Screen) -> None:
+    def __init__(
+        self, side: SlackSide, display: Display, screen: Screen, reaction: str = "ticket"
+    ) -> None:
         self.side = side
         self.display = display
         self.slack: ConsoleSlack = display.slack
         self.screen = screen
         self.modal = ModalFiller(side, display, screen)
         self.choose = Chooser(screen)
+        self.reaction = reaction  # TICKET_REACTION: what /react adds unless told
+        self.first_user = side.user
+        display.me = side.user
 
     def loop(self) -> None:
-        prompt = f"#{self.slack.channels[self.side.channel]}> "
         while True:
             try:
-                self.handle(self.screen.ask(prompt).strip())
+                self.handle(self.screen.ask(self._prompt()).strip())
             except (EOFError, Quit):
                 return
             except KeyboardInterrupt:
                 self.screen.say(["(Ctrl-C: type /quit to stop)"])
+            except httpx.HTTPStatusError as exc:
+                status = exc.response.status_code
+                self.screen.say([self.display.style.alert(f"⚠ the app answered HTTP {status}")])
+
+    def _prompt(self) -> str:
+        channel = f"#{self.slack.channels[self.side.channel]}> "
+        if self.side.user == self.first_user:
+            return channel
+        return f"@{self.slack.users[self.side.user]['name']} {channel}"
 
     def handle(self, line: str) -> None:
         word, _, rest = line.partition(" ")
+        rest = rest.strip()
         if not line:
             return
         if line.isdigit():
             self.press(int(line))
         elif word == "/ticket":
-            self.command(rest.strip())
+            self.command(rest)
         elif word in ("/quit", "/exit"):
             raise Quit
-        elif word == "/thread":
-            self.switch(rest.strip().lstrip("#"))
-        elif word == "/modal":
-            self.refill()
+        elif word in self._commands():
+            self._commands()[word](rest)
         elif word in ("/help", "/?"):
-            self.screen.say(HELP)
+            self.screen.say([line.format(reaction=self.reaction) for line in HELP])
         elif word.startswith("/"):
             self.screen.say([f"{word} is not a command here. Type /help."])
         else:
             self.reply(line)
 
+    def _commands(self) -> dict[str, Callable[[str], None]]:
+        return {
+            "/thread": lambda rest: self.switch(rest.lstrip("#")),
+            "/modal": lambda rest: self.refill(),
+            "/post": self.post,
+            "/react": self.react,
+            "/shortcut": self.shortcut,
+            "/ticket-from": self.shortcut,
+            "/home": lambda rest: self.home(),
+            "/dms": lambda rest: self.direct_messages(),
+            "/as": self.act_as,
+        }
+
     # --- slash command and modal --------------------------------------------------
 
     def command(self, text: str) -> None:
         opens_modal = text.split(" ", 1)[0].lower() == "new"
+        self._request(lambda: self.side.command(text, self.slack.issue_trigger()), opens_modal)
+
+    def _request(self, send: Callable[[], JsonDict | None], opens_modal: bool) -> None:
+        """Send what a person's action makes Slack send; fill the modal it opens."""
         before = set(self.slack.views)
         responses = self.display.responses
         if opens_modal:
             self.display.filling.set()
         try:
-            ack = self.side.command(text, self.slack.issue_trigger())
+            ack = send()
             if ack and (ack.get("text") or ack.get("blocks")):
                 self.screen.say(self.display.only_you(ack))
             if opens_modal:
@@ -93,6 +135,8 @@ class Console:
             lambda: self._new_view(before), lambda: self.display.responses > responses
         )
         if view is None:
+            if self.display.responses == responses:
+                self.screen.say(["(no form opened: the bot's log may say why)"])
             return
         self.display.modal_id = view["id"]
         if not _has_inputs(view):
@@ -146,7 +190,7 @@ class Console:
             return
         where = control.where
         if where.get("kind") == "view":
-            view = self.slack.views.get(str(where.get("view_id")), {})
+            view = self.slack.view_by_id(str(where.get("view_id"))) or {}
             ack = self.side.view_action(action, view)
         else:
             ack = self.side.message_action(action, where["message"], bool(where.get("ephemeral")))
@@ -173,8 +217,88 @@ class Console:
                 **action,
                 "selected_options": self.choose.many(label, options_of(element), current),
             }
+        if kind == "checkboxes":
+            return {**action, "selected_options": self._ticked(element)}
         self.screen.say([f"The console cannot use a {kind} yet."])
         return None
+
+    def _ticked(self, element: JsonDict) -> list[JsonDict]:
+        """A click on a lone checkbox toggles it; with several, choose which are ticked."""
+        options = options_of(element)
+        current = element.get("initial_options") or []
+        if len(options) == 1:
+            return [] if current else options
+        return self.choose.many("Ticked", options, current)
+
+    # --- messages: reactions and the shortcut ---------------------------------------
+
+    def post(self, text: str) -> None:
+        if not text:
+            self.screen.say(["Usage: /post <text> (a message in the channel, not in a thread)"])
+            return
+        self._post(text, None)
+
+    def react(self, rest: str) -> None:
+        number, _, name = rest.partition(" ")
+        name = name.strip().strip(":") or self.reaction
+        found = self._message(number, "/react <m> [emoji]")
+        if found is None or not name:
+            return
+        try:
+            self.slack.react_as_user(self.side.channel, found["ts"], self.side.user, name)
+        except ApiError as exc:
+            self.screen.say([f"Slack refused the reaction: {exc.error}"])
+            return
+        self.side.reaction_added(found, name)
+
+    def shortcut(self, rest: str) -> None:
+        message = self._message(rest, "/shortcut <m>")
+        if message is not None:
+            self._request(lambda: self.side.shortcut(message, SHORTCUT), opens_modal=True)
+
+    def _message(self, number: str, usage: str) -> JsonDict | None:
+        """The message shown as [m`number`] in the console's channel, or None (said why)."""
+        digits = number.strip().removeprefix("[").removesuffix("]").removeprefix("m")
+        found = self.display.message_numbered(int(digits)) if digits.isdigit() else None
+        if not digits.isdigit():
+            self.screen.say([f"Usage: {usage}, with m the number shown as [m3] before a message."])
+        elif found is None or found[0] != self.side.channel:
+            where = f"#{self.slack.channels[self.side.channel]}"
+            self.screen.say([f"There is no message [m{digits}] in {where}."])
+        else:
+            return found[1]
+        return None
+
+    # --- App Home, direct messages, people -------------------------------------------
+
+    def home(self) -> None:
+        """The person opens the Home tab; it shows when the app has published it."""
+        user = self.side.user
+        shown = self.slack.homes.get(user, {}).get("hash")
+        self.side.app_home_opened()
+        published = self._wait(
+            lambda: self.slack.homes.get(user) if self._home_changed(user, shown) else None,
+            lambda: False,
+        )
+        if published is None:
+            self.screen.say(["(the App Home did not come: the bot's log may say why)"])
+
+    def _home_changed(self, user: str, shown: Any) -> bool:
+        home = self.slack.homes.get(user)
+        return home is not None and home.get("hash") != shown
+
+    def direct_messages(self) -> None:
+        lines = self.display.direct_messages(self.side.user)
+        self.screen.say(lines or ["(the bot has sent you no direct message yet)"])
+
+    def act_as(self, name: str) -> None:
+        name = name.lstrip("@")
+        if name:
+            user = self.slack.user_named(name) or self.slack.add_user(name)
+            self.side.user = self.display.me = user
+        who = self.slack.users[self.side.user]["name"]
+        role = "an agent" if self.side.user == self.first_user else "not an agent"
+        self.screen.say([f"You are @{who} ({role}; /as <name> to be someone else)."])
 
     # --- threads ----------------------------------------------------------------------
 
@@ -183,8 +307,11 @@ class Console:
         thread_ts = self.display.cards.get(ticket) if ticket else None
         if thread_ts is None:
             self.screen.say(
-                ["(no ticket thread yet: this goes to the channel, which the bot ignores)"]
+                ["(no ticket thread yet: this goes to the channel; /react makes a ticket of it)"]
             )
+        self._post(text, thread_ts)
+
+    def _post(self, text: str, thread_ts: str | None) -> None:
         # Slack escapes &, < and > in what people type before the app sees it
         message = self.slack.post_as_user(
             self.side.channel, self.side.user, str(as_mrkdwn(text)), thread_ts

@@ -76,6 +76,7 @@ class Session:
     side: SlackSide
     helpdesk: Helpdesk
     log_path: Path
+    reaction: str  # TICKET_REACTION
     _closers: list[Any] = field(default_factory=list)
 
     def close(self) -> None:
@@ -111,7 +112,7 @@ def start_session() -> Session:
         CONSOLE_USER,
         GENERAL,
     )
-    session = Session(slack, side, helpdesk, log_path)
+    session = Session(slack, side, helpdesk, log_path, settings.TICKET_REACTION)
     session._closers += [slack_server.shutdown, helpdesk.stop or (lambda: None)]
     session._closers += [app_server.shutdown, runtime.close, lambda: worker.stop(5), side.close]
     return session

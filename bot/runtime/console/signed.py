@@ -84,6 +84,7 @@ class SlackSide:
             "user": {
                 "id": self.user,
                 "username": self.slack.users[self.user]["name"],
+                "name": self.slack.users[self.user]["name"],
                 "team_id": TEAM,
             },
             "api_app_id": APP_ID,
@@ -139,6 +140,19 @@ class SlackSide:
             view=view,
         )
 
+    def shortcut(self, message: JsonDict, callback_id: str) -> JsonDict | None:
+        """The message shortcut ("More actions" on a message) with `callback_id`."""
+        return self._interaction(
+            "message_action",
+            callback_id=callback_id,
+            action_ts=f"{time.time():.6f}",
+            channel={"id": self.channel, "name": self.slack.channels.get(self.channel)},
+            message=message,
+            message_ts=message["ts"],
+            response_url=self.slack.response_url(),
+            enterprise=None,
+        )
+
     def message_event(self, message: JsonDict) -> JsonDict | None:
         event = {
             **message,
@@ -147,6 +161,34 @@ class SlackSide:
             "event_ts": message["ts"],
             "client_msg_id": str(uuid.uuid4()),
         }
+        return self._event(event)
+
+    def reaction_added(self, message: JsonDict, name: str) -> JsonDict | None:
+        """This person's reaction `name` on `message` (in the console's channel)."""
+        event = {
+            "type": "reaction_added",
+            "user": self.user,
+            "reaction": name,
+            "item": {"type": "message", "channel": self.channel, "ts": message["ts"]},
+            "item_user": message.get("user", ""),
+            "event_ts": self.slack.new_ts(),
+        }
+        return self._event(event)
+
+    def app_home_opened(self) -> JsonDict | None:
+        """This person opens the bot's Home tab (the view they last had, if any)."""
+        event: JsonDict = {
+            "type": "app_home_opened",
+            "user": self.user,
+            "channel": self.slack.im_of(self.user),
+            "tab": "home",
+            "event_ts": self.slack.new_ts(),
+        }
+        if self.user in self.slack.homes:
+            event["view"] = self.slack.homes[self.user]
+        return self._event(event)
+
+    def _event(self, event: JsonDict) -> JsonDict | None:
         envelope = {
             "token": "console",
             "team_id": TEAM,
