@@ -242,7 +242,10 @@ class Console:
         number, _, name = rest.partition(" ")
         name = name.strip().strip(":") or self.reaction
         found = self._message(number, "/react <m> [emoji]")
-        if found is None or not name:
+        if found is None:
+            return
+        if not name:
+            self.screen.say(["TICKET_REACTION is empty: name the emoji, /react <m> <emoji>."])
             return
         try:
             self.slack.react_as_user(self.side.channel, found["ts"], self.side.user, name)
@@ -296,9 +299,17 @@ class Console:
         if name:
             user = self.slack.user_named(name) or self.slack.add_user(name)
             self.side.user = self.display.me = user
+            self._forget_views()
         who = self.slack.users[self.side.user]["name"]
         role = "an agent" if self.side.user == self.first_user else "not an agent"
         self.screen.say([f"You are @{who} ({role}; /as <name> to be someone else)."])
+
+    def _forget_views(self) -> None:
+        """A modal or App Home is one person's own: the next person cannot press on it."""
+        controls = self.display.controls
+        if any(c.where.get("kind") == "view" for c in controls.values()):
+            self.display.controls = {}
+        self.display.modal_id = None
 
     # --- threads ----------------------------------------------------------------------
 
