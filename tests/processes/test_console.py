@@ -116,3 +116,22 @@ def test_the_fake_slack_refuses_what_slack_refuses() -> None:
 
 def _title() -> dict[str, object]:
     return {"type": "modal", "title": {"type": "plain_text", "text": "New ticket"}, "blocks": []}
+
+
+def test_a_prefilled_text_of_several_lines_stays_inside_the_modal_box() -> None:
+    modal = _title() | {
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "d",
+                "label": {"type": "plain_text", "text": "Description"},
+                "element": {
+                    "type": "plain_text_input",
+                    "multiline": True,
+                    "initial_value": "Laptop will not boot\n\nhttps://x.test/p1",
+                },
+            }
+        ]
+    }
+    lines = BlockRenderer(_names, Style()).view(modal).lines
+    assert lines[1:4] == ["│ Description: [Laptop will not boot", "│ ", "│ https://x.test/p1]"]

@@ -151,7 +151,8 @@ class BlockRenderer:
         if block.get("optional"):
             label += " (optional)"
         element = block.get("element") or {}
-        lines = [f"{self.style.bold(label)}: {self.input_value(element)}"]
+        # a prefilled value may have several lines: each its own, inside the modal's box
+        lines = f"{self.style.bold(label)}: {self.input_value(element)}".splitlines()
         if "hint" in block:
             lines.append(self.style.dim("  " + plain(_text_of(block["hint"]))))
         return lines

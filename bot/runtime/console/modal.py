@@ -127,13 +127,15 @@ class ModalFiller:
         self, label: str, element: JsonDict, before: JsonDict | None, optional: bool
     ) -> str | None:
         default = (before or {}).get("value", element.get("initial_value")) or ""
-        hint = " (one line; \\n starts a new one)" if element.get("multiline") else ""
-        shown = f" [{default}]" if default else (" (optional)" if optional else "")
+        multiline = bool(element.get("multiline"))
+        hint = " (one line; \\n starts a new one)" if multiline else ""
+        # a prefilled text of several lines (a message's, for a shortcut) on the one line
+        one_line = default.replace("\n", "\\n") if multiline else default
+        shown = f" [{one_line}]" if default else (" (optional)" if optional else "")
         answer = self.screen.ask(f"{label}{hint}{shown}: ")
-        value = answer or default
-        if element.get("multiline"):
-            value = value.replace("\\n", "\n")
-        return value or None
+        if answer and multiline:
+            answer = answer.replace("\\n", "\n")
+        return answer or default or None
 
     def _options(self, block: JsonDict, element: JsonDict) -> list[JsonDict]:
         if element.get("type") != "external_select":
