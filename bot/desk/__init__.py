@@ -22,6 +22,7 @@ from bot.desk.deferred import Defer
 from bot.desk.intake import Intake
 from bot.desk.lookups import Lookups
 from bot.desk.modal import NewTicketModal
+from bot.desk.news import DEFAULT_WINDOW, RequesterNews
 from bot.desk.queries import Queries
 from bot.gateway import Capabilities, TicketGateway
 from bot.store import Store
@@ -56,13 +57,14 @@ def build_desk(
     agents: Iterable[str] = (),
     reaction: str = "",
     intake_channels: Iterable[str] = (),
+    dm_window: float = DEFAULT_WINDOW,
 ) -> Desk:
     """`agents`: TICKET_AGENTS, Slack user and user group ids; `reaction`: TICKET_REACTION;
-    `intake_channels`: TICKET_INTAKE_CHANNELS."""
+    `intake_channels`: TICKET_INTAKE_CHANNELS; `dm_window`: TICKET_DM_WINDOW."""
     lookups = Lookups(gateway, store, slack)
     access = Access(store, slack, agents)
     modal = NewTicketModal(gateway, store, slack, lookups, after_ack)
-    cards = Cards(gateway, store, slack, lookups, access)
+    cards = Cards(gateway, store, slack, lookups, access, RequesterNews(store, dm_window))
     creation = Creation(gateway, store, slack, lookups, modal, cards, ticket_channel=ticket_channel)
     queries = Queries(gateway, store, slack, lookups, access)
     intake = Intake(

@@ -45,6 +45,7 @@ REQUIREMENTS = {
     "TICKET_SYNC_INTERVAL": "a whole number of seconds, at least 1",
     "TICKET_SYNC_RATE": "a number of helpdesk requests per second above 0, e.g. 20",
     "TICKET_SYNC_CLOSED_DAYS": "a number of days, 0 or more",
+    "TICKET_DM_WINDOW": "a number of seconds, 0 or more, e.g. 60",
     "PORT": "a TCP port number from 1 to 65535",
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
     "LOG_FORMAT": "text, or json (one JSON object a line)",
@@ -164,6 +165,8 @@ class Settings(BaseSettings):
     TICKET_SYNC_INTERVAL: int = Field(default=15, ge=1)
     TICKET_SYNC_RATE: float = Field(default=20.0, gt=0)
     TICKET_SYNC_CLOSED_DAYS: float = Field(default=7.0, ge=0)
+    #: news of one ticket within this many seconds of the first goes in one direct message
+    TICKET_DM_WINDOW: float = Field(default=60.0, ge=0)
     PORT: int = Field(default=3000, ge=1, le=65535)
     LOG_LEVEL: str = "INFO"
     LOG_FORMAT: Literal["text", "json"] = "text"

@@ -64,6 +64,7 @@ def build_slack_app(
         agents=settings.agent_ids,
         reaction=settings.TICKET_REACTION,
         intake_channels=settings.intake_channel_ids,
+        dm_window=settings.TICKET_DM_WINDOW,
     )
     replies = Replies(store, gateway, desk.cards.note, defer, intake=desk.intake)
     secret = settings.SLACK_SIGNING_SECRET

@@ -49,6 +49,14 @@ class Keys:
         """Set when `user_id` switched off direct messages about their tickets (App Home)."""
         return self._key("dm-off", user_id)
 
+    def dm_pending(self, ticket_id: str) -> str:
+        """News for a ticket's requester not yet taken by a direct message (a list)."""
+        return self._key("dm", "pending", ticket_id)
+
+    def dm_sending(self, burst: str) -> str:
+        """The lines one direct message took, kept until it is posted (a list)."""
+        return self._key("dm", "sending", burst)
+
     def created(self, view_id: str) -> str:
         return self._key("created", view_id)
 
@@ -138,6 +146,11 @@ def click_claim(interaction: str) -> str:
 def card_change_lock(ticket_id: str) -> str:
     """One change at a time per ticket, so a double click's second one sees the first done."""
     return f"card-change:{ticket_id}"
+
+
+def dm_burst_claim(ticket_id: str) -> str:
+    """One direct message job per burst of a ticket's news; its value names the burst."""
+    return f"dm-burst:{ticket_id}"
 
 
 def event_claim(event_id: str) -> str:

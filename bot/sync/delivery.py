@@ -55,6 +55,12 @@ NOTE_ONCE_TTL = 30 * 24 * 3600
 DEAD_NOTE = "dead-note"
 
 
+#: Slack's errors worth another attempt later (its retry handlers have tried already)
+SLACK_TRANSIENT = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+
+
 class Retry(Exception):
     """Not now: try this entry again after a backoff."""
 
@@ -126,16 +132,26 @@ class Delivery:
             log.exception("could not report a dead-lettered %s entry", job.kind)
 
     def _direct_message(self, job: DirectMessageJob) -> None:
-        """To the requester's IM with the bot (`chat.postMessage` to a user id opens it)."""
-        try:
-            link = self.slack.chat_getPermalink(channel=job.channel, message_ts=job.thread_ts)
-            permalink: str | None = str(link["permalink"])
-        except SlackApiError:
-            permalink = None  # the message goes without its link
-        message = render(
-            "direct_message.json.j2", ticket_id=job.ticket_id, lines=job.lines, link=permalink
-        )
-        self.slack.chat_postMessage(channel=job.user_id, **message)
+        """Every line of the job's burst in one message to the requester's IM with the bot
+        (`chat.postMessage` to a user id opens it). A retried attempt sends the lines the
+        first one took; one that follows a post whose answer was lost posts it again."""
+        lines = self.store.take_news(job.ticket_id, job.burst)
+        if lines and self.store.wants_direct_messages(job.user_id):  # switched off meanwhile?
+            try:
+                link = self.slack.chat_getPermalink(channel=job.channel, message_ts=job.thread_ts)
+                permalink: str | None = str(link["permalink"])
+            except SlackApiError:
+                permalink = None  # the message goes without its link
+            message = render(
+                "direct_message.json.j2", ticket_id=job.ticket_id, lines=lines, link=permalink
+            )
+            try:
+                self.slack.chat_postMessage(channel=job.user_id, **message)
+            except SlackApiError as exc:
+                if exc.response.get("error") in SLACK_TRANSIENT:
+                    raise Retry(f"Slack answered {exc.response.get('error')}") from None
+                raise
+        self.store.news_sent(job.burst)
 
     # --- replies ---------------------------------------------------------------
 

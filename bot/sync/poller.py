@@ -62,6 +62,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.desk.cards import Cards, ticket_state
 from bot.desk.explain import explain
+from bot.desk.news import RequesterNews
 from bot.gateway import (
     Attachment,
     Conversation,
@@ -80,7 +81,6 @@ from bot.runtime.settings import Settings
 from bot.slack.render import render
 from bot.store import Store, ThreadRef, is_unreachable
 from bot.sync.observe import SyncObserver
-from bot.sync.outbox import DirectMessageJob, Outbox
 from bot.sync.rate import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ class Poller:
         self.store = store
         self.slack = slack
         self.cards = cards
-        self.outbox = Outbox(store)
+        self.news = RequesterNews(store, settings.TICKET_DM_WINDOW)
         self.interval = float(settings.TICKET_SYNC_INTERVAL)
         self.closed_retention = settings.TICKET_SYNC_CLOSED_DAYS * 24 * 3600
         self.closed_every = max(1, closed_every)
@@ -327,20 +327,11 @@ class Poller:
         self._tell_requester(ticket_id, thread, news)
 
     def _tell_requester(self, ticket_id: str, thread: ThreadRef, news: list[str]) -> None:
-        """One direct message for all this read found, unless the requester said no on
-        App Home. Internal notes and the requester's own replies (echoes) are not news,
-        and neither are changes made with the card's buttons (the state has them)."""
-        user_id = self.store.requester_id_of(ticket_id)
-        if not news or user_id is None or not self.store.wants_direct_messages(user_id):
-            return
-        job = DirectMessageJob(
-            ticket_id=ticket_id,
-            user_id=user_id,
-            channel=thread.channel,
-            thread_ts=thread.ts,
-            lines=news,
-        )
-        self.outbox.put(job)
+        """All this read found joins the requester's next direct message (bot/desk/news.py).
+        Internal notes and the requester's own replies (echoes) are not news, and neither
+        are changes made with the card's buttons (the state has them; the desk tells an
+        agent's)."""
+        self.news.tell(ticket_id, thread, news)
 
     def _request(self, report: PollReport, call: Callable[[], Any]) -> Any:
         """`call` to the helpdesk within the rate; None when the poller is stopping."""
