@@ -14,8 +14,19 @@ from typing import Any
 
 import pytest
 
+from bot.slack import ids
 from bot.store import ThreadRef
-from tests.support.flows import card_button, create, linked_ticket, make_poller, texts, thread_of
+from bot.sync.outbox import Outbox, SyncJob
+from tests.support.flows import (
+    card_button,
+    create,
+    linked_ticket,
+    make_poller,
+    replies,
+    shown,
+    texts,
+    thread_of,
+)
 from tests.support.harness import TEST_OUTBOX, Harness, running_bot
 from tests.support.outbound import (
     conversations,
@@ -55,6 +66,29 @@ def wait_until_settled(live: Harness, ticket_id: str) -> None:
     )
 
 
+def wait_for_thread_reply(live: Harness, ticket_id: str, text: str) -> None:
+    def posted() -> bool:
+        return any(text in shown(m) for m in replies(live, ticket_id))
+
+    wait_until(posted, what=f"{text} in the thread")
+
+
+def switch_off_on_app_home(live: Harness, user_id: str = "U1") -> None:
+    """Ada unticks the setting on her Home tab, as Slack sends it."""
+    before = len(live.slack.calls_to("views.publish"))
+    live.client.event({"type": "app_home_opened", "user": user_id, "tab": "home"})
+    view = live.slack.wait_for("views.publish", count=before + 1)[before].args["view"]
+    action = {
+        "action_id": ids.HOME_DM_SETTING,
+        "block_id": ids.HOME_SETTINGS_BLOCK,
+        "type": "checkboxes",
+        "selected_options": [],
+    }
+    live.client.block_action(action, user_id=user_id, view=view)
+    live.slack.wait_for("views.publish", count=before + 2)
+    assert not live.store.wants_direct_messages(user_id)
+
+
 def wait_for_conversation(live: Harness, thread: ThreadRef) -> None:
     ticket_id = ticket_of(live, thread)
     wait_until(lambda: conversations(live.helpdesk, ticket_id), what="the reply in the helpdesk")
@@ -92,11 +126,27 @@ def test_replies_read_in_separate_polls_within_the_window_are_one_message(
     assert time.monotonic() - started >= WINDOW  # held for the rest of the burst
     wait_until_settled(live, ticket_id)
     (dm,) = direct_messages(live)
-    shown = texts(dm)
-    first, second, third = (shown.index(t) for t in ("First,", "Second,", "Third,"))
-    assert first < second < third < shown.index("in the helpdesk")
+    message = texts(dm)
+    first, second, third = (message.index(t) for t in ("First,", "Second,", "Third,"))
+    assert first < second < third < message.index("in the helpdesk")
     thread = thread_of(live, ticket_id)
-    assert f"/archives/{thread.channel}/p{thread.ts.replace('.', '')}" in shown
+    assert f"/archives/{thread.channel}/p{thread.ts.replace('.', '')}" in message
+
+
+def test_replies_read_by_separate_webhook_syncs_are_one_message(bursts: Harness) -> None:
+    """What a helpdesk's webhook writes (bot/sync/webhooks.py): a sync job per change."""
+    live = bursts
+    ticket_id = linked_ticket(live)
+    for text in ("Pushed one", "Pushed two", "Pushed three"):
+        live.helpdesk.add_agent_conversation(int(ticket_id), text)
+        Outbox(live.store).put(SyncJob(ticket_id=ticket_id))
+        wait_for_thread_reply(live, ticket_id, text)  # read by its own sync, not the next
+
+    wait_for_direct_messages(live, 1)
+    wait_until_settled(live, ticket_id)
+    (dm,) = direct_messages(live)
+    message = texts(dm)
+    assert message.index("Pushed one") < message.index("Pushed two") < message.index("Pushed three")
 
 
 def test_news_after_the_message_went_is_a_second_message(bursts: Harness) -> None:
@@ -187,7 +237,7 @@ def test_none_from_the_card_when_switched_off_on_app_home(agents: Harness) -> No
     live = agents
     card = create(live)
     ticket_id = str(next(iter(live.helpdesk.tickets)))
-    live.store.set_direct_messages("U1", False)
+    switch_off_on_app_home(live)
 
     close_from_card(live, card, "U2")
     wait_until_settled(live, ticket_id)
@@ -200,7 +250,7 @@ def test_switched_off_during_the_window_sends_none(bursts: Harness) -> None:
     ticket_id = linked_ticket(live)
     live.helpdesk.add_agent_conversation(int(ticket_id), "Too late to stop?")
     make_poller(live).poll_once()
-    live.store.set_direct_messages("U1", False)
+    switch_off_on_app_home(live)
 
     wait_until_settled(live, ticket_id)
 
