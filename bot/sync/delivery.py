@@ -53,8 +53,6 @@ FAILED = "x"
 NOTE_ONCE_TTL = 30 * 24 * 3600
 #: the note kind of "could not reach the helpdesk", once per thread until a delivery works
 DEAD_NOTE = "dead-note"
-
-
 #: Slack's errors worth another attempt later (its retry handlers have tried already)
 SLACK_TRANSIENT = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
@@ -137,21 +135,25 @@ class Delivery:
         first one took; one that follows a post whose answer was lost posts it again."""
         lines = self.store.take_news(job.ticket_id, job.burst)
         if lines and self.store.wants_direct_messages(job.user_id):  # switched off meanwhile?
-            try:
-                link = self.slack.chat_getPermalink(channel=job.channel, message_ts=job.thread_ts)
-                permalink: str | None = str(link["permalink"])
-            except SlackApiError:
-                permalink = None  # the message goes without its link
-            message = render(
-                "direct_message.json.j2", ticket_id=job.ticket_id, lines=lines, link=permalink
-            )
-            try:
-                self.slack.chat_postMessage(channel=job.user_id, **message)
-            except SlackApiError as exc:
-                if exc.response.get("error") in SLACK_TRANSIENT:
-                    raise Retry(f"Slack answered {exc.response.get('error')}") from None
-                raise
+            self._post_direct_message(job, lines)
         self.store.news_sent(job.burst)
+
+    def _post_direct_message(self, job: DirectMessageJob, lines: list[str]) -> None:
+        try:
+            link = self.slack.chat_getPermalink(channel=job.channel, message_ts=job.thread_ts)
+            permalink: str | None = str(link["permalink"])
+        except SlackApiError:
+            permalink = None  # the message goes without its link
+        message = render(
+            "direct_message.json.j2", ticket_id=job.ticket_id, lines=lines, link=permalink
+        )
+        try:
+            self.slack.chat_postMessage(channel=job.user_id, **message)
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            if error in SLACK_TRANSIENT:
+                raise Retry(f"Slack answered {error}") from None
+            raise
 
     # --- replies ---------------------------------------------------------------
 
