@@ -5,7 +5,8 @@ and write the outbox entry that will deliver them, in one transaction with the l
 no line waits without a job to take it, and one job serves the whole burst. The job
 takes every pending line at once (they move to a list of its own until the message is
 posted, so a retried attempt sends the same lines) and ends the burst: later lines
-start the next one.
+start the next one. (A job delivered again after its message went, its acknowledgement
+lost, takes the next burst's lines early: they still go once.)
 """
 
 from __future__ import annotations
