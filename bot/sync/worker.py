@@ -307,7 +307,12 @@ class SyncWorker:
             settings.SLACK_BOT_TOKEN.get_secret_value(), settings.SLACK_API_URL
         )
         desk = build_desk(
-            gateway, store, client, after_ack or _inline, ticket_channel=settings.TICKET_CHANNEL
+            gateway,
+            store,
+            client,
+            after_ack or _inline,
+            ticket_channel=settings.TICKET_CHANNEL,
+            agent_channel=settings.TICKET_AGENT_CHANNEL,
         )
         # webhooks' sync jobs run the poller's code even where the poll loop does not run
         self.poller = Poller(settings, gateway, store, client, desk.cards, observe=observe)
@@ -320,6 +325,7 @@ class SyncWorker:
             desk.creation,
             self.poller.sync_ticket,
             intake=desk.intake,
+            agents=desk.agents,
         )
         self.outbox = OutboxWorker(store, delivery, outbox, observe=observe)
         self.stop_event = threading.Event()
