@@ -15,7 +15,7 @@ from bot.store import ThreadRef
 from tests.support.fakes.slack import Call
 from tests.support.flows import CHANNEL, create, texts
 from tests.support.harness import Harness, running_bot
-from tests.support.outbound import conversations, reply, wait_until
+from tests.support.outbound import conversations, edited, reply, wait_until
 from tests.support.server_django_helpdesk import (
     DjangoHelpdesk,
     create_through_slack,
@@ -229,8 +229,16 @@ def test_a_reply_in_the_agents_thread_becomes_an_internal_note(agents_django: Ha
         lambda: (agents_thread.channel, event["ts"], "white_check_mark") in live.slack.reactions,
         what="the reply delivered",
     )
-    # a public reply after it: once it is in the requester's thread, the poll has read
-    # the internal note before it too
+    change = edited(event, "Disk is failing, swap it today")
+    assert live.client.event(change).status_code == 200
+    wait_until(
+        lambda: [
+            c for c in live.gateway.get_ticket(ticket_id).conversations if "(edited)" in c.text
+        ],
+        what="the edit in the helpdesk",
+    )
+    # a public reply after them: once it is in the requester's thread, the poll has read
+    # the internal notes before it too
     agent.followup(ticket_id, "We will swap the disk", public=True)
     wait_until(
         lambda: any("swap the disk" in t for t in in_thread(live, requester_thread)),
@@ -238,8 +246,10 @@ def test_a_reply_in_the_agents_thread_becomes_an_internal_note(agents_django: Ha
     )
 
     followups = live.gateway.get_ticket(ticket_id).conversations
-    [note] = [c for c in followups if "Disk is failing" in c.text]
+    [note, edit] = [c for c in followups if "Disk is failing" in c.text]
     assert "Grace Hopper: Disk is failing, swap it" in note.text and note.public is False
+    assert "Grace Hopper: (edited) Disk is failing, swap it today" in edit.text
+    assert edit.public is False
     shown = in_thread(live, requester_thread) + in_thread(live, agents_thread)
     shown += direct_messages(live)
     assert not any("Disk is failing" in t for t in shown)  # not posted back anywhere
