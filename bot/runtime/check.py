@@ -274,6 +274,14 @@ def check_agent_channel(settings: Settings, gateway: TicketGateway) -> list[Line
                 "channel of agents."
             )
         )
+    if channel == settings.TICKET_CHANNEL or channel in settings.intake_channel_ids:
+        lines.append(
+            Warn(
+                f"TICKET_AGENT_CHANNEL {channel} is also where tickets are opened "
+                "(TICKET_CHANNEL or TICKET_INTAKE_CHANNELS): requesters there read the "
+                "internal notes. Fix: give the agents a channel of their own."
+            )
+        )
     if not gateway.capabilities.internal_notes:
         lines.append(
             Warn(

@@ -86,6 +86,17 @@ def outbox_drained(live: Harness) -> bool:
     return live.store.redis.xlen(live.store.outbox_stream()) == 0
 
 
+def reaction(channel: str, ts: str) -> dict[str, Any]:
+    """Grace reacts with :ticket: (TICKET_REACTION) to the message at `ts`."""
+    return {
+        "type": "reaction_added",
+        "user": "U2",
+        "reaction": "ticket",
+        "item": {"type": "message", "channel": channel, "ts": ts},
+        "event_ts": "1700000000.000100",
+    }
+
+
 # --- announcements --------------------------------------------------------------------
 
 
@@ -127,14 +138,7 @@ def test_an_announcement_slack_fails_is_posted_by_a_retry_once(agents_live: Harn
 def test_a_ticket_made_by_a_reaction_is_announced(agents_live: Harness) -> None:
     live = agents_live
     message = live.slack.add_message(CHANNEL, "Badge reader rejects me")
-    event = {
-        "type": "reaction_added",
-        "user": "U2",
-        "reaction": "ticket",
-        "item": {"type": "message", "channel": CHANNEL, "ts": message["ts"]},
-        "event_ts": "1700000000.000100",
-    }
-    assert live.client.event(event).status_code == 200
+    assert live.client.event(reaction(CHANNEL, message["ts"])).status_code == 200
 
     ticket_id = wait_until(lambda: [str(t) for t in live.helpdesk.tickets], what="a ticket")[0]
     announcement(live, ticket_id)
@@ -142,6 +146,21 @@ def test_a_ticket_made_by_a_reaction_is_announced(agents_live: Harness) -> None:
     assert "Badge reader rejects me" in texts(post.args) and "Ada Lovelace" in texts(post.args)
     card = live.store.card_for_ticket(ticket_id)
     assert card is not None and card.ts.replace(".", "") in texts(post.args)
+
+
+def test_a_reaction_in_an_agents_thread_makes_no_ticket(agents_live: Harness) -> None:
+    """An agents' thread stays internal: no other ticket's card (and public thread) in it."""
+    live = agents_live
+    create(live, "Printer jam")
+    [ticket_id] = [str(t) for t in live.helpdesk.tickets]
+    thread = announcement(live, ticket_id)
+    message = live.slack.add_message(AGENTS, "Toner is out", user="U2", thread_ts=thread.ts)
+
+    live.client.event(reaction(AGENTS, message["ts"]))
+    wait_until(lambda: outbox_drained(live), what="the outbox drained")
+
+    assert [str(t) for t in live.helpdesk.tickets] == [ticket_id]
+    assert in_thread(live, thread) == []
 
 
 def test_nothing_reaches_an_agents_channel_that_is_unset(live: Harness) -> None:

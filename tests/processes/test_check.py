@@ -155,3 +155,9 @@ def test_the_agent_channel_is_checked_when_set(
     agent_lines = [ln for ln in lines if "TICKET_AGENT_CHANNEL" in ln]
     assert agent_lines[0].startswith("PROBLEM") and "/invite @ticket-bot" in agent_lines[0]
     assert agent_lines[1].startswith("warning") and "public channel" in agent_lines[1]
+
+    monkeypatch.setenv("TICKET_AGENT_CHANNEL", "G0AGENTS")
+    monkeypatch.setenv("TICKET_INTAKE_CHANNELS", "C0HELP,G0AGENTS")
+    code, lines = checked()
+    assert code == 0, lines
+    assert any("requesters there read the internal notes" in ln for ln in lines), lines
