@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from bot.store import ThreadRef
+from bot.sync.outbox import JOB, CreateJob
+from bot.sync.worker import SyncWorker
 from tests.support.fakes.slack import Call
-from tests.support.flows import CHANNEL, create, texts
-from tests.support.harness import Harness, running_bot
+from tests.support.flows import CHANNEL, create, make_desk, open_form, submit, texts
+from tests.support.harness import TEST_OUTBOX, Harness, running_bot
 from tests.support.outbound import conversations, edited, reply, wait_until
 from tests.support.server_django_helpdesk import (
     DjangoHelpdesk,
@@ -23,6 +25,12 @@ from tests.support.server_django_helpdesk import (
 )
 
 AGENTS = "GAGENTS1"
+FORM_ANSWERS = {
+    "subject_input": "Printer jam",
+    "description_input": "It jams on page 2",
+    "category_input": "1",
+    "priority_input": "high",
+}
 
 
 @pytest.fixture()
@@ -133,6 +141,31 @@ def test_an_announcement_slack_fails_is_posted_by_a_retry_once(agents_live: Harn
     assert len(failed) == 6 and {c.args["channel"] for c in failed} == {AGENTS}
     assert len(posts_in(live, AGENTS)) == 1
     assert live.store.redis.xlen(live.store.outbox_dead_stream()) == 0
+
+
+def test_a_create_job_taken_over_after_its_card_was_posted_still_announces_once(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """A worker that died between the card and the announcement's job: the next one
+    takes the create job over, posts no second card and announces the ticket."""
+    with running_bot(redis_url, redis_prefix, outbox=None, TICKET_AGENT_CHANNEL=AGENTS) as live:
+        response = submit(live, open_form(live), **FORM_ANSWERS)
+        assert response.status_code == 200
+        entries: Any = live.store.redis.xrange(live.store.outbox_stream())
+        [job] = [JOB.validate_json(fields["job"]) for _, fields in entries]
+        assert isinstance(job, CreateJob)
+        make_desk(live).creation.create(job.draft, job.user_id, job.view_id, job.context)
+        assert len(posts_in(live, CHANNEL)) == 1 and posts_in(live, AGENTS) == []
+
+        worker = SyncWorker(live.settings, live.gateway, live.store, outbox=TEST_OUTBOX, poll=False)
+        worker.start()
+        try:
+            [ticket_id] = [str(t) for t in live.helpdesk.tickets]
+            announcement(live, ticket_id)
+            wait_until(lambda: outbox_drained(live), what="the outbox drained")
+        finally:
+            worker.stop()
+        assert len(posts_in(live, CHANNEL)) == 1 and len(posts_in(live, AGENTS)) == 1
 
 
 def test_a_ticket_made_by_a_reaction_is_announced(agents_live: Harness) -> None:
