@@ -38,6 +38,8 @@ REQUIREMENTS = {
     "e.g. 1=IT Support,2=Facilities",
     "DJANGO_HELPDESK_EXTENSIONS": "the file extensions django-helpdesk takes, e.g. .txt,.pdf,.png",
     "TICKET_CHANNEL": "a channel id such as C0123456789",
+    "TICKET_AGENT_CHANNEL": "a channel id (C… or G…) such as G0123456789, best a private "
+    "channel of agents",
     "TICKET_REACTION": "an emoji name such as ticket (or :ticket:), or empty for none",
     "TICKET_INTAKE_CHANNELS": "channel ids (C… or G…), comma-separated, e.g. C0123ABCD,G0456EFGH",
     "TICKET_AGENTS": "Slack user ids (U…) and user group ids (S…), comma-separated, "
@@ -156,6 +158,8 @@ class Settings(BaseSettings):
     TICKET_API_CLIENT_SECRET: SecretStr | None = None
     TICKET_CHANNEL: str | None = None
     TICKET_AGENTS: str = ""
+    #: where new tickets are announced and their internal notes live; unset: nowhere
+    TICKET_AGENT_CHANNEL: str | None = None
     #: the emoji name whose reaction makes a ticket of a message; empty: off
     TICKET_REACTION: str = "ticket"
     #: channel ids where every person's new top-level message becomes a ticket
@@ -217,6 +221,14 @@ class Settings(BaseSettings):
     @classmethod
     def _channel(cls, value: str | None) -> str | None:
         if value and value[:1] not in {"C", "G", "D"}:
+            raise ValueError("not a channel id")
+        return value or None
+
+    @field_validator("TICKET_AGENT_CHANNEL")
+    @classmethod
+    def _agent_channel(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if value and (value[:1] not in {"C", "G"} or not value.isalnum()):
             raise ValueError("not a channel id")
         return value or None
 

@@ -32,6 +32,15 @@ class Keys:
         """Where a ticket's card is when it is a reply inside its thread (intake tickets)."""
         return self._key("link", "card", ticket_id)
 
+    def agents_thread_link(self, channel: str, ts: str) -> str:
+        """The ticket whose announcement in TICKET_AGENT_CHANNEL is this message: apart
+        from `thread_link`, so that nothing takes the agents' thread for the requester's."""
+        return self._key("link", "agents-thread", channel, ts)
+
+    def agents_link(self, ticket_id: str) -> str:
+        """Where a ticket's announcement in TICKET_AGENT_CHANNEL is."""
+        return self._key("link", "agents", ticket_id)
+
     def linked(self) -> str:
         return self._key("linked")
 
@@ -107,6 +116,7 @@ class Keys:
         ticket_id: str,
         thread: tuple[str, str] | None,
         card: tuple[str, str] | None = None,
+        agents: tuple[str, str] | None = None,
     ) -> list[str]:
         """Every key that belongs to one ticket, given its thread: they expire together
         once it retires from polling. A new per-ticket key must be listed here, unless it
@@ -122,6 +132,8 @@ class Keys:
             keys.append(self.thread_link(*thread))
         if card is not None and card != thread:  # a card inside its thread (intake tickets)
             keys += [self.card_link(ticket_id), self.thread_link(*card)]
+        if agents is not None:  # its announcement in the agents' channel
+            keys += [self.agents_link(ticket_id), self.agents_thread_link(*agents)]
         return keys
 
 

@@ -40,6 +40,8 @@ class ThreadMessageJob(BaseModel):
     channel: str
     thread_ts: str
     ts: str
+    #: in the ticket's thread in the agents' channel: an internal note, never public
+    internal: bool = False
 
     @property
     def lane(self) -> str:
@@ -138,7 +140,29 @@ class DirectMessageJob(BaseModel):
         return f"ticket:{self.ticket_id}"
 
 
-AnyJob = ReplyJob | EditJob | DeleteJob | CreateJob | IntakeJob | SyncJob | DirectMessageJob
+class AnnounceJob(BaseModel):
+    """A ticket made from Slack, to be announced in the agents' channel
+    (TICKET_AGENT_CHANNEL) with a link to its card."""
+
+    kind: Literal["announce"] = "announce"
+    ticket_id: str
+    subject: str
+
+    @property
+    def lane(self) -> str:
+        return f"ticket:{self.ticket_id}"
+
+
+AnyJob = (
+    ReplyJob
+    | EditJob
+    | DeleteJob
+    | CreateJob
+    | IntakeJob
+    | SyncJob
+    | DirectMessageJob
+    | AnnounceJob
+)
 Job = Annotated[AnyJob, Field(discriminator="kind")]
 JOB = TypeAdapter[Any](Job)
 

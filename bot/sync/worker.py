@@ -337,6 +337,7 @@ class SyncWorker:
             after_ack or _inline,
             ticket_channel=settings.TICKET_CHANNEL,
             dm_window=settings.TICKET_DM_WINDOW,
+            agent_channel=settings.TICKET_AGENT_CHANNEL,
         )
         # webhooks' sync jobs run the poller's code even where the poll loop does not run
         self.poller = Poller(settings, gateway, store, client, desk.cards, observe=observe)
@@ -349,6 +350,7 @@ class SyncWorker:
             desk.creation,
             self.poller.sync_ticket,
             intake=desk.intake,
+            agents=desk.agents,
         )
         self.outbox = OutboxWorker(store, delivery, outbox, observe=observe)
         self.stop_event = threading.Event()
