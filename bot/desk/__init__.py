@@ -2,7 +2,7 @@
 
 One service per group — the modal (modal.py), creating tickets (create.py), the
 card and its buttons (cards.py), looking tickets up (queries.py), who may see
-and do what (access.py) — each given
+and do what (access.py), the agents' channel (agents.py) — each given
 its dependencies when it is built. Listeners parse Slack payloads and call one
 of them; the gateway does the helpdesk work; templates give everything its look;
 errors become plain sentences (explain.py).
@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 
 from bot.desk.access import Access
+from bot.desk.agents import AgentChannel
 from bot.desk.cards import Cards
 from bot.desk.create import Creation
 from bot.desk.deferred import Defer
 from bot.desk.intake import Intake
 from bot.desk.lookups import Lookups
 from bot.desk.modal import NewTicketModal
+from bot.desk.news import DEFAULT_WINDOW, RequesterNews
 from bot.desk.queries import Queries
 from bot.gateway import Capabilities, TicketGateway
 from bot.store import Store
@@ -39,6 +41,7 @@ class Desk:
     queries: Queries
     access: Access
     intake: Intake
+    agents: AgentChannel
 
     @property
     def capabilities(self) -> Capabilities:
@@ -56,13 +59,16 @@ def build_desk(
     agents: Iterable[str] = (),
     reaction: str = "",
     intake_channels: Iterable[str] = (),
+    dm_window: float = DEFAULT_WINDOW,
+    agent_channel: str | None = None,
 ) -> Desk:
     """`agents`: TICKET_AGENTS, Slack user and user group ids; `reaction`: TICKET_REACTION;
-    `intake_channels`: TICKET_INTAKE_CHANNELS."""
+    `intake_channels`: TICKET_INTAKE_CHANNELS; `dm_window`: TICKET_DM_WINDOW;
+    `agent_channel`: TICKET_AGENT_CHANNEL."""
     lookups = Lookups(gateway, store, slack)
     access = Access(store, slack, agents)
     modal = NewTicketModal(gateway, store, slack, lookups, after_ack)
-    cards = Cards(gateway, store, slack, lookups, access)
+    cards = Cards(gateway, store, slack, lookups, access, RequesterNews(store, dm_window))
     creation = Creation(gateway, store, slack, lookups, modal, cards, ticket_channel=ticket_channel)
     queries = Queries(gateway, store, slack, lookups, access)
     intake = Intake(
@@ -74,4 +80,7 @@ def build_desk(
         reaction=reaction,
         channels=frozenset(intake_channels),
     )
-    return Desk(gateway, lookups, modal, creation, cards, queries, access, intake)
+    agent_channel_service = AgentChannel(gateway, store, slack, agent_channel)
+    return Desk(
+        gateway, lookups, modal, creation, cards, queries, access, intake, agent_channel_service
+    )

@@ -111,8 +111,8 @@ class Intake:
         if message.get("subtype") not in PEOPLE_SUBTYPES:
             return  # a join, a topic change, …
         thread = ThreadRef(job.channel, message.get("thread_ts") or job.ts)
-        if self.store.ticket_for_thread(thread) is not None:
-            return  # the thread it is in belongs to a ticket already
+        if self.store.ticket_for_thread(thread) or self.store.ticket_for_agents_thread(thread):
+            return  # the thread it is in belongs to a ticket already (its agents' thread too)
         try:
             ticket = self.gateway.create_ticket(self._new_ticket(job, message))
         except OutcomeUnknown as exc:
