@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 CONSOLE_BOT_TOKEN = "xoxb-console-not-a-real-token"  # noqa: S105
 CONSOLE_USER = "U0CONSOLE"
 SYNC_INTERVAL = 2
+#: seconds a direct message gathers news (TICKET_DM_WINDOW): short enough to watch
+DM_WINDOW = 5
 
 
 class _HelpdeskProbe(BaseSettings):
@@ -129,7 +131,8 @@ def _runtime(settings: Settings) -> Runtime:
 
 def console_settings(slack: ConsoleSlack, secret: str, helpdesk: Helpdesk) -> Settings:
     """The bot's settings with Slack pointed at the console: dummy token, a console-only
-    signing secret, the embedded store (never a production Redis), quick polling."""
+    signing secret, the embedded store (never a production Redis), quick polling and
+    direct messages."""
     return load_settings(
         SLACK_BOT_TOKEN=CONSOLE_BOT_TOKEN,
         SLACK_SIGNING_SECRET=secret,
@@ -139,6 +142,7 @@ def console_settings(slack: ConsoleSlack, secret: str, helpdesk: Helpdesk) -> Se
         TICKET_CHANNEL=None,
         TICKET_AGENTS=CONSOLE_USER,  # the one person at the console tries everything
         TICKET_SYNC_INTERVAL=SYNC_INTERVAL,
+        TICKET_DM_WINDOW=DM_WINDOW,
         **helpdesk.settings,
     )
 
