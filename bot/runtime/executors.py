@@ -6,13 +6,14 @@ must be durable before Slack hears back (a reply for the outbox) is. A listener 
 and hands the rest on:
 
 - work that waits on the helpdesk goes to `after_ack`, so it never holds an answer;
-- the modal (`urgent`, bound to a trigger id that lives 3 s) goes to `modals`, and
-  the listener returns once a thread of that pool has *started* it. That is what a bare
-  Bolt app does (its `listener_executor` thread acks, then opens the modal), without
-  Bolt's 10 ms ack polling: with every thread busy opening modals, the next ack waits
-  for one, so a burst of commands cannot queue modals faster than they open. Handing
-  the modal over without waiting measured 4-7x the bare app's views.open p99 in
-  bench/ack_latency.py, because the acks ran ahead of the modals.
+- the modal (`urgent`, bound to a trigger id that lives 3 s) runs on the request's own
+  thread once the answer is sent (`answer_first`, bot/runtime/web.py): what a bare Bolt
+  app does on its listener thread, with no hand-over between threads on the way to
+  `views.open`, and that thread busy until the modal is open, so a burst of commands
+  cannot queue modals faster than they open. At most `MODAL_THREADS` request threads
+  do so at once; past them (a Slack slow to answer), and outside an HTTP request
+  (Socket Mode), the modal goes to `modals`, and the listener returns once a thread of
+  that pool has *started* it.
 
 Both are plain `ThreadPoolExecutor`s, created by the runtime for each process and shut
 down, queued work first, before it closes its clients. The sizes, and the alternatives
@@ -24,9 +25,10 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,26 @@ HAND_OVER_SECONDS = 2.0
 #: how long a stopping process lets acked work finish before it closes its clients
 DRAIN_SECONDS = 10.0
 
+Job = Callable[[], None]
+#: the modals a Slack request's listener left for its own thread, once the answer is
+#: sent (`answer_first`); None outside a request served that way
+_after_answer: contextvars.ContextVar[list[Job] | None] = contextvars.ContextVar(
+    "after_answer", default=None
+)
+
+
+@contextmanager
+def answer_first() -> Iterator[list[Job]]:
+    """Around a listener that runs on the request's thread: an urgent `defer` inside it
+    adds its work to the list yielded, which the caller runs on this same thread once the
+    answer has been sent (bot/runtime/web.py), instead of handing it to a modal thread."""
+    jobs: list[Job] = []
+    token = _after_answer.set(jobs)
+    try:
+        yield jobs
+    finally:
+        _after_answer.reset(token)
+
 
 @dataclass
 class Executors:
@@ -49,6 +71,11 @@ class Executors:
 
     modals: Executor
     after_ack: Executor
+    #: request threads that may open a modal after their answer at once; beyond it the
+    #: modal threads take over, so a Slack slow to answer never holds every request thread
+    request_threads: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(MODAL_THREADS)
+    )
 
     @classmethod
     def create(cls) -> Executors:
@@ -58,9 +85,10 @@ class Executors:
         )
 
     def defer(self, work: Callable[[], object], *, urgent: bool = False) -> None:
-        """Run `work` on another thread; `urgent` (a trigger id waits) returns only once a
-        modal thread has started it. Never raises, here or there: a listener that raised
-        after its ack would turn the answer into an error (Bolt 1.30 resets the ack)."""
+        """Run `work` after the ack; `urgent` (a trigger id waits): on the request's thread
+        after its answer, or this returns only once a modal thread has started it. Never
+        raises, here or there: a listener that raised after its ack would turn the answer
+        into an error (Bolt 1.30 resets the ack)."""
         started = threading.Event()
 
         def run() -> None:
@@ -71,6 +99,8 @@ class Executors:
                 log.exception("work after an ack failed")
 
         context = contextvars.copy_context()  # the request's log ids go along
+        if urgent and self._after_answer(context, run):
+            return
         try:
             (self.modals if urgent else self.after_ack).submit(context.run, run)
         except RuntimeError:
@@ -82,6 +112,24 @@ class Executors:
             return
         if urgent and not started.wait(HAND_OVER_SECONDS):
             log.warning("every modal thread busy for %.0f s; acked anyway", HAND_OVER_SECONDS)
+
+    def _after_answer(self, context: contextvars.Context, run: Job) -> bool:
+        """Leave the modal to the request's own thread, after its answer (`answer_first`),
+        when that thread may take it: no hand-over between threads on the way to the
+        modal, and the request thread is busy until it opened it, as a bare Bolt app's
+        listener thread is."""
+        jobs = _after_answer.get()
+        if jobs is None or not self.request_threads.acquire(blocking=False):
+            return False
+
+        def job() -> None:
+            try:
+                context.run(run)
+            finally:
+                self.request_threads.release()
+
+        jobs.append(job)
+        return True
 
     def shutdown(self, timeout: float = DRAIN_SECONDS) -> bool:
         """Let queued work finish, for at most `timeout` seconds; True when it all did.

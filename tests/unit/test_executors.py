@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bot.runtime.executors import Executors
+from bot.runtime.executors import Executors, answer_first
 
 
 def one_modal_thread() -> Executors:
@@ -69,3 +69,49 @@ def test_work_deferred_after_shutdown_runs_on_the_callers_thread() -> None:
     ran_on: list[threading.Thread] = []
     executors.defer(lambda: ran_on.append(threading.current_thread()))
     assert ran_on == [threading.current_thread()]
+
+
+def test_urgent_work_in_a_request_answered_first_is_left_to_that_thread() -> None:
+    """The modal waits for the answer to be sent, then runs on the request's own thread."""
+    executors = one_modal_thread()
+    ran_on: list[threading.Thread] = []
+    with answer_first() as after_answer:
+        executors.defer(lambda: ran_on.append(threading.current_thread()), urgent=True)
+    assert ran_on == []
+    assert len(after_answer) == 1
+    after_answer[0]()
+    assert ran_on == [threading.current_thread()]
+    assert executors.shutdown(10)
+
+
+def test_work_that_is_not_urgent_goes_to_the_after_ack_threads_even_in_a_request() -> None:
+    executors = one_modal_thread()
+    ran_on: list[threading.Thread] = []
+    with answer_first() as after_answer:
+        executors.defer(lambda: ran_on.append(threading.current_thread()))
+    assert after_answer == []
+    assert executors.shutdown(10)
+    assert len(ran_on) == 1
+    assert ran_on[0] is not threading.current_thread()
+
+
+def test_requests_beyond_the_limit_hand_their_modal_to_a_modal_thread() -> None:
+    """A Slack slow to answer must not hold every request thread: past the limit of request
+    threads with a modal to open, the modal threads take it, and the limit is given back."""
+    executors = Executors(
+        ThreadPoolExecutor(1), ThreadPoolExecutor(1), threading.BoundedSemaphore(1)
+    )
+    ran_on: list[threading.Thread] = []
+    with answer_first() as first:
+        executors.defer(lambda: ran_on.append(threading.current_thread()), urgent=True)
+    with answer_first() as second:
+        executors.defer(lambda: ran_on.append(threading.current_thread()), urgent=True)
+    assert (len(first), second) == (1, [])
+    first[0]()
+    with answer_first() as third:
+        executors.defer(lambda: None, urgent=True)
+    assert len(third) == 1
+    third[0]()
+    assert executors.shutdown(10)
+    assert threading.current_thread() in ran_on
+    assert len(set(ran_on)) == 2
