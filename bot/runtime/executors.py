@@ -9,11 +9,10 @@ and hands the rest on:
 - the modal (`urgent`, bound to a trigger id that lives 3 s) runs on the request's own
   thread once the answer is sent (`answer_first`, bot/runtime/web.py): what a bare Bolt
   app does on its listener thread, with no hand-over between threads on the way to
-  `views.open`, and that thread busy until the modal is open, so a burst of commands
-  cannot queue modals faster than they open. At most `MODAL_THREADS` request threads
-  do so at once; past them (a Slack slow to answer), and outside an HTTP request
-  (Socket Mode), the modal goes to `modals`, and the listener returns once a thread of
-  that pool has *started* it.
+  `views.open`. At most `MODAL_THREADS` requests do so at once; the next one's answer
+  waits for one of them to finish, so a burst of commands cannot queue modals faster
+  than they open. Outside an HTTP request (Socket Mode) the modal goes to `modals`,
+  and the listener returns once a thread of that pool has *started* it.
 
 Both are plain `ThreadPoolExecutor`s, created by the runtime for each process and shut
 down, queued work first, before it closes its clients. The sizes, and the alternatives
@@ -65,14 +64,17 @@ def answer_first() -> Iterator[list[Job]]:
         _after_answer.reset(token)
 
 
+def _nothing() -> None:
+    pass
+
+
 @dataclass
 class Executors:
     """One process's executors; `defer` is what the desk and the listeners call (`Defer`)."""
 
     modals: Executor
     after_ack: Executor
-    #: request threads that may open a modal after their answer at once; beyond it the
-    #: modal threads take over, so a Slack slow to answer never holds every request thread
+    #: how many requests may open their modal after their answer at once (`answer_first`)
     request_threads: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(MODAL_THREADS)
     )
@@ -114,19 +116,26 @@ class Executors:
             log.warning("every modal thread busy for %.0f s; acked anyway", HAND_OVER_SECONDS)
 
     def _after_answer(self, context: contextvars.Context, run: Job) -> bool:
-        """Leave the modal to the request's own thread, after its answer (`answer_first`),
-        when that thread may take it: no hand-over between threads on the way to the
-        modal, and the request thread is busy until it opened it, as a bare Bolt app's
-        listener thread is."""
+        """Leave the modal to the request's own thread, after its answer (`answer_first`):
+        no hand-over between threads on the way to `views.open`. At most `MODAL_THREADS`
+        requests do so at once; the next one waits here, before its answer, for one of
+        them to finish, as a bare Bolt app's ack waits for a free listener thread. That
+        keeps a burst of commands from opening more modals at once than the GIL serves
+        well, and a Slack slow to answer from holding every request thread."""
         jobs = _after_answer.get()
-        if jobs is None or not self.request_threads.acquire(blocking=False):
+        if jobs is None:
             return False
+        if self.request_threads.acquire(timeout=HAND_OVER_SECONDS):
+            release: Callable[[], object] = self.request_threads.release
+        else:
+            log.warning("every modal thread busy for %.0f s; acked anyway", HAND_OVER_SECONDS)
+            release = _nothing
 
         def job() -> None:
             try:
                 context.run(run)
             finally:
-                self.request_threads.release()
+                release()
 
         jobs.append(job)
         return True
