@@ -9,7 +9,8 @@ import sys
 
 from tests.support.fakes.epixel import FakeEpixel
 from tests.support.fakes.slack import FakeSlack
-from tests.support.processes import BOT_TOKEN, bot_env
+from tests.support.harness import BOT_TOKEN
+from tests.support.processes import bot_env
 
 LOADED = """
 import json, sys
