@@ -8,7 +8,6 @@ from typing import Protocol
 
 class Defer(Protocol):
     def __call__(self, work: Callable[[], object], *, urgent: bool = False) -> None:
-        """Run `work` soon, after the ack; never raises, and neither does `work` there.
-        `urgent` when a trigger id is waiting (the modal): it runs on the request's own
-        thread once the answer is sent, or the call returns once another thread has
-        started it, so the next ack waits for a free thread, as a bare Bolt app's would."""
+        """Run `work` soon on another thread; never raises, and neither does `work` there.
+        `urgent` when a trigger id is waiting (the modal): returns once a thread has
+        started it, so the ack waits for a free one, as a bare Bolt app's would."""

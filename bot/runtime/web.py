@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 
@@ -25,7 +25,6 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from slack_bolt.request import BoltRequest
 
-from bot.runtime.executors import Job, answer_first
 from bot.runtime.health import HealthProbe
 from bot.sync.webhooks import MAX_BODY, WebhookReceiver
 
@@ -97,15 +96,14 @@ class WebApp:
         except Exception as exc:
             log.warning("ignored a signed Slack request Bolt cannot read: %s", _describe(exc))
             return _plain(start_response, HTTPStatus.OK, "")
-        with answer_first() as after_answer:  # the modal a listener leaves for this thread
-            try:
-                answer = self.app.dispatch(request)
-            except Exception as exc:  # Bolt's own handling fails on some shapes (workflow checks)
-                log.warning("ignored a signed Slack request Bolt cannot handle: %s", _describe(exc))
-                return _then(_plain(start_response, HTTPStatus.OK, ""), after_answer)
+        try:
+            answer = self.app.dispatch(request)
+        except Exception as exc:  # Bolt's own handling fails on some shapes (workflow checks)
+            log.warning("ignored a signed Slack request Bolt cannot handle: %s", _describe(exc))
+            return _plain(start_response, HTTPStatus.OK, "")
         response = WsgiHttpResponse(answer.status, answer.headers, answer.body)
         start_response(response.status, response.get_headers())
-        return _then(response.get_body(), after_answer)
+        return response.get_body()
 
     def webhook(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         assert self.hooks is not None
@@ -133,27 +131,6 @@ class WebApp:
         expected = "v0=" + hmac.new(self.signing_secret, base, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected.encode(), signature.encode(errors="replace")):
             raise Refused(HTTPStatus.UNAUTHORIZED, "wrong Slack signature")
-
-
-class _AnswerThen:
-    """A response body whose `jobs` run on the request's thread once the server has sent
-    it: a WSGI server calls `close()` after the last byte (PEP 3333), and the answer
-    carries its Content-Length, so Slack has it before the jobs start."""
-
-    def __init__(self, body: Iterable[bytes], jobs: list[Job]) -> None:
-        self.body = body
-        self.jobs = jobs
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self.body)
-
-    def close(self) -> None:
-        for job in self.jobs:  # each one logs its own failure and never raises
-            job()
-
-
-def _then(body: Iterable[bytes], jobs: list[Job]) -> Iterable[bytes]:
-    return _AnswerThen(body, jobs) if jobs else body
 
 
 def _is_ssl_check(body: bytes) -> bool:

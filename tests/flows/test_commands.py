@@ -72,8 +72,8 @@ def test_warm_new_opens_the_form_directly(live: Harness) -> None:
 
 
 def test_the_ack_does_not_wait_for_slack_to_open_the_modal(live: Harness) -> None:
-    """Ordering, not timing: with the lookups cached the modal opens on the request's own
-    thread, but only once the answer is sent; Slack (2 s slow) has not answered yet."""
+    """Ordering, not timing: the ack goes out once a modal thread has started the modal,
+    not once Slack (2 s slow) has answered views.open."""
     live.client.command("new warm the cache")
     live.slack.wait_for("views.update")
     live.slack.delay("views.open", 2.0)

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bot.runtime.executors import Executors, Job, answer_first
+from bot.runtime.executors import Executors
 
 
 def one_modal_thread() -> Executors:
@@ -69,57 +69,3 @@ def test_work_deferred_after_shutdown_runs_on_the_callers_thread() -> None:
     ran_on: list[threading.Thread] = []
     executors.defer(lambda: ran_on.append(threading.current_thread()))
     assert ran_on == [threading.current_thread()]
-
-
-def test_urgent_work_in_a_request_answered_first_is_left_to_that_thread() -> None:
-    """The modal waits for the answer to be sent, then runs on the request's own thread."""
-    executors = one_modal_thread()
-    ran_on: list[threading.Thread] = []
-    with answer_first() as after_answer:
-        executors.defer(lambda: ran_on.append(threading.current_thread()), urgent=True)
-    assert ran_on == []
-    assert len(after_answer) == 1
-    after_answer[0]()
-    assert ran_on == [threading.current_thread()]
-    assert executors.shutdown(10)
-
-
-def test_work_that_is_not_urgent_goes_to_the_after_ack_threads_even_in_a_request() -> None:
-    executors = one_modal_thread()
-    ran_on: list[threading.Thread] = []
-    with answer_first() as after_answer:
-        executors.defer(lambda: ran_on.append(threading.current_thread()))
-    assert after_answer == []
-    assert executors.shutdown(10)
-    assert len(ran_on) == 1
-    assert ran_on[0] is not threading.current_thread()
-
-
-def test_a_request_past_the_limit_waits_before_its_answer_for_a_modal_to_open() -> None:
-    """As a bare Bolt app's ack waits for a free listener thread: a burst of commands
-    cannot have more modals opening at once than the limit."""
-    executors = Executors(
-        ThreadPoolExecutor(1), ThreadPoolExecutor(1), threading.BoundedSemaphore(1)
-    )
-    with answer_first() as first:
-        executors.defer(lambda: None, urgent=True)
-    second: list[Job] = []
-
-    def listener() -> None:
-        with answer_first() as jobs:
-            executors.defer(lambda: None, urgent=True)
-        second.extend(jobs)
-
-    waiting = threading.Thread(target=listener)
-    waiting.start()
-    waiting.join(0.2)  # a wrong limit would have returned by now; a right one never does
-    assert waiting.is_alive()
-    first[0]()  # the first modal opened: its place is given back
-    waiting.join(10)
-    assert len(second) == 1
-    second[0]()
-    with answer_first() as third:
-        executors.defer(lambda: None, urgent=True)
-    assert len(third) == 1
-    third[0]()
-    assert executors.shutdown(10)

@@ -29,7 +29,7 @@ def register(app: App, desk: Desk, after_ack: Defer) -> None:
                 channel=command.get("channel_id"), response_url=command.get("response_url")
             )
             ack()
-            # the modal opens on this request's thread once the ack is sent: a burst of
+            # the ack goes out once a modal thread has started the modal: a burst of
             # commands cannot queue modals faster than they open (bot/runtime/executors.py)
             after_ack(lambda: desk.modal.open(trigger_id, rest, context, respond), urgent=True)
         elif sub in ("list", "show") and not _can(desk, sub):
