@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from bot.desk.deferred import Defer
-from bot.desk.explain import explain, size_label
+from bot.desk.explain import explain, size_label, store_down
 from bot.desk.lookups import FormLists, Lookups
 from bot.gateway import GatewayError, PriorityLevel, TicketGateway
 from bot.slack import ids
@@ -23,10 +23,6 @@ from bot.store import Store, is_unreachable
 log = logging.getLogger(__name__)
 
 DRAFT_TTL = 7 * 24 * 3600
-STORE_DOWN_TEXT = (
-    ":warning: I cannot reach my store (Redis) right now, so I cannot open the form. "
-    "Please try again in a few minutes; if it goes on, tell whoever runs this bot."
-)
 
 Respond = Any  # Bolt's respond(): text and blocks to the command's response_url
 
@@ -60,7 +56,7 @@ class NewTicketModal:
                 return
             self.store.outage.failed(exc)  # logged once per outage
             respond(
-                **render("notice.json.j2", text=STORE_DOWN_TEXT, details=None),
+                **render("notice.json.j2", text=store_down("cannot open the form"), details=None),
                 response_type="ephemeral",
             )
             return
