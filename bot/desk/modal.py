@@ -38,8 +38,9 @@ class NewTicketModal:
     def open(self, trigger_id: str, subject: str, context: ModalContext, respond: Respond) -> None:
         """Open the form at once: filled when the lookups are cached, loading otherwise.
 
-        Runs on a modal thread right after the ack (`urgent`); the slow part (filling
-        a loading view from the helpdesk) goes to `after_ack`.
+        Runs on a modal thread right after the ack (`urgent`); the lists come from the
+        cache in one Redis round trip; the slow part (filling a loading view from the
+        helpdesk) goes to `after_ack`.
         """
         draft = Draft(subject=subject[: self.gateway.capabilities.max_subject_chars or None])
         try:

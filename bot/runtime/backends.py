@@ -3,6 +3,7 @@ is in bot/gateway/common.py)."""
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, TypeVar
 
 from pydantic_settings import BaseSettings
@@ -100,6 +101,9 @@ def _section(section: type[SectionT], connection_problems: list[Problem]) -> Sec
 
 def embedded_sandbox(gateway: TicketGateway) -> Sandbox | None:
     """The sandbox helpdesk this process started because TICKET_API_URL is unset, if any."""
-    from bot.sandbox.run import SandboxGateway
-
-    return gateway.sandbox if isinstance(gateway, SandboxGateway) else None
+    # imported only by a process that started one: importing it here would load the
+    # sandbox (its web pages, sqlite3) into every serving process for nothing
+    run = sys.modules.get("bot.sandbox.run")
+    if run is None:
+        return None
+    return gateway.sandbox if isinstance(gateway, run.SandboxGateway) else None

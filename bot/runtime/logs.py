@@ -66,6 +66,12 @@ class _BindIds(logging.Filter):
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+#: slack_sdk formats its debug lines (a request's whole body, its response) whenever the
+#: logger's own level is unset, whatever the root's: ~0.3 ms of CPU per views.open of the
+#: new-ticket form, on the way to the modal a person waits for (docs/performance.md)
+SLACK_SDK_LOGGERS = ("slack_sdk.web.base_client", "slack_sdk.webhook.client")
+
+
 def configure(
     level: str, secrets: Iterable[str], fmt: str = "text", stream: TextIO | None = None
 ) -> SecretMask:
@@ -81,4 +87,6 @@ def configure(
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("httpx").setLevel(max(logging.getLevelName(level), logging.WARNING))
+    for name in SLACK_SDK_LOGGERS:
+        logging.getLogger(name).setLevel(level)
     return mask

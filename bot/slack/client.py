@@ -5,6 +5,8 @@ token: only from Slack's file host, streamed, bounded."""
 
 from __future__ import annotations
 
+from functools import cache
+
 import httpx
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
@@ -75,7 +77,12 @@ DEFAULT_API_HOST = "slack.com"
 
 Origin = tuple[str, str, int]
 
-_downloads = httpx.Client(timeout=httpx.Timeout(30, connect=5), follow_redirects=False)
+
+@cache
+def _downloads() -> httpx.Client:
+    """Made on the first download: a client loads the CA bundle into its TLS context
+    (a few MiB in every serving process, most of which never downloads a file)."""
+    return httpx.Client(timeout=httpx.Timeout(30, connect=5), follow_redirects=False)
 
 
 def _origin(url: httpx.URL) -> Origin:
@@ -128,7 +135,7 @@ def _fetch(url: httpx.URL, token: str, origins: frozenset[Origin], name: str, li
         headers = {"Accept-Encoding": "identity"}  # what arrives is what is counted
         if _origin(url) in origins and not url.userinfo:
             headers["Authorization"] = f"Bearer {token}"
-        with _downloads.stream("GET", url, headers=headers) as response:
+        with _downloads().stream("GET", url, headers=headers) as response:
             if response.is_redirect and "location" in response.headers:
                 url = url.join(response.headers["location"])
                 continue

@@ -49,6 +49,25 @@ class LookupCache(StoreBase):
             self._refresh_in_background(name, loader, ttl, stale_ttl)
         return entry["value"]
 
+    def cached_only(
+        self, loaders: dict[str, Callable[[], JsonValue]], *, ttl: float, stale_ttl: float
+    ) -> list[JsonValue] | None:
+        """The values under the names of `loaders`, read in one round trip, never waiting for
+        a load: None when one is missing; a stale one is refreshed in the background."""
+        if not loaders:
+            return []
+        raws = self.redis.mget([self.keys.cache(name) for name in loaders])
+        values = []
+        now = time.time()
+        for (name, loader), raw in zip(loaders.items(), raws, strict=True):
+            if raw is None:
+                return None
+            entry = json.loads(raw)
+            if entry["fresh_until"] <= now:
+                self._refresh_in_background(name, loader, ttl, stale_ttl)
+            values.append(entry["value"])
+        return values
+
     def cached_or_warm(
         self, name: str, loader: Callable[[], JsonValue], *, ttl: float, stale_ttl: float
     ) -> JsonValue | None:

@@ -56,6 +56,14 @@ class OutboxStreams(StoreBase):
     def outbox_add(self, fields: dict[str, str]) -> str:
         return str(self.redis.xadd(self.outbox_stream(), fields))  # type: ignore[arg-type]
 
+    def outbox_before(self, entry_id: str, count: int) -> list[StreamEntry]:
+        """Up to `count` entries written just before `entry_id` and not yet done (done
+        ones are deleted from the stream), nearest first."""
+        entries: list[Any] = self.redis.xrevrange(  # type: ignore[assignment]
+            self.outbox_stream(), f"({entry_id}", "-", count=count
+        )
+        return [_entry(i, f) for i, f in entries]
+
     def outbox_read(self, consumer: str, count: int, block_ms: int) -> list[StreamEntry]:
         """New entries for `consumer`, waiting up to `block_ms` for the first one."""
         try:

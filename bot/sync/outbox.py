@@ -18,6 +18,10 @@ from bot.store import Store, StreamEntry
 
 log = logging.getLogger(__name__)
 
+#: how many earlier undelivered entries an entry's order is checked against: a backlog
+#: deeper than this is delivered without looking further back
+ORDER_LOOKBACK = 1000
+
 
 class SharedFile(BaseModel):
     """A file attached to a Slack message: what is needed to download it later."""
@@ -202,6 +206,17 @@ class Outbox:
             return float(raw.fields.get("due", "0"))
         except ValueError:
             return 0.0  # parse() dead-letters what is unreadable
+
+    def waits_behind_older(self, raw: StreamEntry) -> bool:
+        """Whether an earlier entry of the same lane is still to be delivered (by this
+        worker or another): one ticket's jobs go out in the order they were written,
+        however many workers read the stream. Entries waiting for their due time do not
+        hold the others back."""
+        lane, now = self.lane_of(raw), time.time()
+        return any(
+            self.lane_of(older) == lane and self.due_of(older) <= now
+            for older in self.store.outbox_before(raw.id, ORDER_LOOKBACK)
+        )
 
     def parse(self, raw: StreamEntry) -> Entry | None:
         """The entry's job, or None (dead-lettered) when it cannot be read."""

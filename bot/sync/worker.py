@@ -12,6 +12,10 @@ taken over with XAUTOCLAIM once idle for `claim_idle_ms`; a living worker
 keeps its own entries fresh (XCLAIM … JUSTID, a heartbeat), so nobody takes
 them from it however long a backoff lasts.
 
+An entry whose ticket has an earlier entry still in the stream (read by another
+worker, or taken over from a dead one) is held aside the same way for a moment and
+looked at again, so that one ticket's jobs go out in order across workers.
+
 An entry written with a time it is due (`Outbox.fields(job, due)`: a direct message
 waiting for the rest of its burst) is held aside until then, pending and kept
 fresh like the others but in no lane: the lane goes on with other entries, and an
@@ -57,6 +61,9 @@ RETRYABLE = (Unavailable, Retry, redis.RedisError)
 #: at shutdown, how long lanes may finish the deliveries under way before the rest is
 #: handed back to the stream
 DRAIN_SECONDS = 5.0
+#: how long an entry waits before looking again for an earlier one of its ticket that
+#: another worker (or another lane here) is delivering
+ORDER_WAIT = 0.02
 
 
 class OutboxSettings(BaseSettings):
@@ -198,10 +205,15 @@ class OutboxWorker:
         due = Outbox.due_of(raw)
         with self._held_lock:
             self._held.add(raw.id)
-            if due > time.time():
-                heapq.heappush(self._later, (due, raw.id, raw))
-                return
-        self._lanes[_lane_number(raw, len(self._lanes))].put(raw)
+        if due > time.time():
+            self._hold_aside(raw, due)
+        else:
+            self._lanes[_lane_number(raw, len(self._lanes))].put(raw)
+
+    def _hold_aside(self, raw: StreamEntry, until: float) -> None:
+        """Held (pending, kept fresh) but in no lane until `until`."""
+        with self._held_lock:
+            heapq.heappush(self._later, (until, raw.id, raw))
 
     def _release_due(self) -> None:
         """Entries held aside whose time has come go to their lanes."""
@@ -231,6 +243,9 @@ class OutboxWorker:
                 raw = entries.get(timeout=0.1)
             except queue.Empty:
                 continue
+            if self._waits_its_turn(raw):
+                self._hold_aside(raw, time.time() + ORDER_WAIT)
+                continue
             settled = False
             try:
                 settled = self.process(raw)
@@ -240,6 +255,13 @@ class OutboxWorker:
                 if settled or not self._stop.is_set():  # else handed back at the stop
                     with self._held_lock:
                         self._held.discard(raw.id)
+
+    def _waits_its_turn(self, raw: StreamEntry) -> bool:
+        try:
+            return self.outbox.waits_behind_older(raw)
+        except redis.RedisError as exc:
+            self.store.outage.failed(exc)
+            return True  # looked at again once Redis answers
 
     def process(self, raw: StreamEntry) -> bool:
         """Deliver one entry: done, retried with backoff, or dead-lettered. False when the

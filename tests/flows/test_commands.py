@@ -72,6 +72,20 @@ def test_warm_new_opens_the_form_directly(live: Harness) -> None:
     assert len(live.helpdesk.requests_to("category-list")) == 1
 
 
+def test_the_ack_does_not_wait_for_slack_to_open_the_modal(live: Harness) -> None:
+    """Ordering, not timing: the ack goes out once a modal thread has started the modal,
+    not once Slack (2 s slow) has answered views.open."""
+    live.client.command("new warm the cache")
+    live.slack.wait_for("views.update")
+    live.slack.delay("views.open", 2.0)
+    response = live.client.command("new Second")
+    assert response.status_code == 200
+    assert len(live.slack.calls_to("views.open")) == 1  # the second one is not answered yet
+    opened = live.slack.wait_for("views.open", count=2)[1]
+    assert opened.response["ok"]
+    assert opened.args["view"]["callback_id"] == ids.NEW_TICKET_VIEW
+
+
 def test_cold_lookup_failure_shows_retry_then_works(live: Harness) -> None:
     live.helpdesk.fail_next(20, status=503, path_contains="category-list")
     live.client.command("new")

@@ -337,6 +337,32 @@ def test_two_workers_in_parallel_deliver_each_reply_once_in_order(idle: Harness)
             worker.stop()
 
 
+def test_a_reply_read_by_a_second_worker_waits_for_the_first_ones_delivery(
+    idle: Harness,
+) -> None:
+    """The first reply is in flight in one worker (the helpdesk slow to take it) when
+    another worker reads the second: the second reaches the helpdesk after the first."""
+    thread = linked_thread(idle)
+    ticket_id = ticket_of(idle, thread)
+    idle.helpdesk.hang_next(1, 0.8, path_contains="conversation")
+    first = start_worker(idle, lanes=1, read_ahead=1)  # holding the first, it reads no more
+    second: SyncWorker | None = None
+    try:
+        reply(idle.client, idle.slack, thread, "first")
+        wait_until(lambda: any("conversation" in r.path for r in idle.helpdesk.requests))
+        second = start_worker(idle)
+        later = reply(idle.client, idle.slack, thread, "second")
+        wait_until(lambda: later["ts"] in delivered_reactions(idle.slack), timeout=10)
+        assert conversations(idle.helpdesk, ticket_id) == [
+            "Ada Lovelace: first",
+            "Ada Lovelace: second",
+        ]
+    finally:
+        for worker in (first, second):
+            if worker is not None:
+                worker.stop()
+
+
 def test_thread_link_survives_a_restart_of_the_bot(
     live: Harness, redis_url: str, redis_prefix: str
 ) -> None:

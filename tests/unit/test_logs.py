@@ -88,3 +88,24 @@ def test_log_format_takes_text_or_json_only(monkeypatch: pytest.MonkeyPatch) -> 
     assert caught.value.problems == [
         "LOG_FORMAT is malformed: text, or json (one JSON object a line)"
     ]
+
+
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
+def test_slack_sdk_formats_its_debug_lines_only_at_debug(level: str) -> None:
+    """slack_sdk builds its debug lines (whole request bodies) when its logger's own level
+    is unset or DEBUG, whatever the root's level: set, it does so only at LOG_LEVEL=DEBUG."""
+    root = logging.getLogger()
+    handlers, root_level = list(root.handlers), root.level
+    try:
+        logs.configure(level, [SECRET], stream=io.StringIO())
+        for name in logs.SLACK_SDK_LOGGERS:
+            builds_lines = logging.getLogger(name).level <= logging.DEBUG  # slack_sdk's test
+            assert builds_lines == (level == "DEBUG")
+    finally:
+        for name in logs.SLACK_SDK_LOGGERS:
+            logging.getLogger(name).setLevel(logging.NOTSET)
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(root_level)

@@ -72,6 +72,25 @@ def test_failed_refresh_keeps_serving_the_stale_value(store: Store) -> None:
     assert store.peek("cats") == "old"
 
 
+def test_cached_only_reads_several_values_and_never_loads_a_missing_one(store: Store) -> None:
+    store.cached("cats", lambda: ["a"], ttl=60, stale_ttl=60)
+    store.cached("prios", lambda: ["low"], ttl=0, stale_ttl=60)  # stale at once
+    refreshed = threading.Event()
+
+    def refresh() -> list[str]:
+        refreshed.set()
+        return ["high"]
+
+    def never() -> list[str]:
+        raise AssertionError("loaded while cached_only")
+
+    loaders = {"cats": never, "prios": refresh}
+    assert store.cached_only(loaders, ttl=60, stale_ttl=60) == [["a"], ["low"]]
+    assert refreshed.wait(10)  # the stale one is refreshed in the background
+    assert store.cached_only({"cats": never, "dogs": never}, ttl=60, stale_ttl=60) is None
+    assert store.peek("dogs") is None
+
+
 def test_thread_link_round_trip(store: Store) -> None:
     thread = ThreadRef("C1", "1700000000.000100")
     assert store.ticket_for_thread(thread) is None
