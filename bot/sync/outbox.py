@@ -54,6 +54,19 @@ class ReplyJob(ThreadMessageJob):
     text: str = ""
     files: list[SharedFile] = Field(default_factory=list)
 
+    @classmethod
+    def of(cls, ticket_id: str, channel: str, message: dict[str, Any]) -> ReplyJob:
+        """The job for `message`, a person's reply as Slack sends it (event or history)."""
+        return cls(
+            ticket_id=ticket_id,
+            channel=channel,
+            thread_ts=message["thread_ts"],
+            ts=message["ts"],
+            user=message["user"],
+            text=message.get("text") or "",
+            files=[SharedFile.model_validate(f) for f in message.get("files") or [] if f.get("id")],
+        )
+
 
 class EditJob(ThreadMessageJob):
     """A mirrored reply was edited in Slack; `text` is its new text."""

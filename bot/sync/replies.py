@@ -29,7 +29,7 @@ from bot.desk.intake import Intake
 from bot.gateway import TicketGateway
 from bot.store import Store, ThreadRef
 from bot.store.keys import delete_claim, edit_claim, event_claim, message_claim, note_claim
-from bot.sync.outbox import DeleteJob, EditJob, Outbox, ReplyJob, SharedFile
+from bot.sync.outbox import DeleteJob, EditJob, Outbox, ReplyJob
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +82,7 @@ class Replies:
         if not self.gateway.capabilities.conversations_out:
             self._say_replies_stay_here(ThreadRef(channel, thread_ts))
             return
-        job = ReplyJob(
-            ticket_id=ticket_id,
-            channel=channel,
-            thread_ts=thread_ts,
-            ts=ts,
-            user=event["user"],
-            text=event.get("text") or "",
-            files=[SharedFile.model_validate(f) for f in event.get("files") or [] if f.get("id")],
-        )
+        job = ReplyJob.of(ticket_id, channel, event)
         self._enqueue_once(
             event_id, message_claim(channel, ts), job, status="queued", ticket_id=ticket_id
         )
