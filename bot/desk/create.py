@@ -249,7 +249,8 @@ def _made_of(source: MessageSource | None, draft: Draft) -> dict[str, Any] | Non
     the files the ticket could not take with it (a new ticket takes one)."""
     if source is None:
         return None
-    extra = [f for f in draft.files[1:] if f in draft.message_files]
+    offered = {f.id for f in draft.message_files}
+    extra = [f for f in draft.files[1:] if f.get("id") in offered]
     return {"ts": source.ts, "user": source.author, "text": "", "files": extra}
 
 

@@ -24,11 +24,10 @@ from bot.desk.modal import NewTicketModal, Respond
 from bot.desk.threads import CardNotPosted, Threads
 from bot.gateway import TicketGateway
 from bot.slack.client import file_url, token_may_fetch
-from bot.slack.forms import Draft, MessageSource, ModalContext
+from bot.slack.forms import Draft, MessageSource, ModalContext, SharedFile
 from bot.slack.render import Mrkdwn, link, render
 from bot.slack.text import to_plain_text
 from bot.store import Store, ThreadRef
-from bot.sync.outbox import SharedFile
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +74,7 @@ class MessageShortcut:
         return Draft(
             subject=subject_of(text, self.gateway.capabilities.max_subject_chars),
             description=text,
-            files=offered,
+            files=[f.download_spec() for f in offered],
             message_files=offered,
             files_left_out=left_out,
         )
@@ -96,26 +95,24 @@ class MessageShortcut:
         source = source.model_copy(update={"permalink": permalink or None})
         return completed, context.model_copy(update={"source": source})
 
-    def _files(self, message: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
-        """The message's files the form may offer (as download specs), and the others,
-        each "name (why)"."""
+    def _files(self, message: dict[str, Any]) -> tuple[list[SharedFile], list[str]]:
+        """The message's files the form may offer, and the others, each "name (why)"."""
         files = [SharedFile.model_validate(f) for f in message.get("files") or [] if f.get("id")]
         caps = self.gateway.capabilities
         if not caps.attachments:
             return [], [f"{f.name} (the helpdesk takes no files)" for f in files]
         limit = caps.max_attachment_bytes
-        offered: list[dict[str, Any]] = []
+        offered: list[SharedFile] = []
         left_out: list[str] = []
         for file in files:
-            spec = file.download_spec()
-            if not token_may_fetch(file_url(spec), self.slack.base_url):
+            if not token_may_fetch(file_url(file.download_spec()), self.slack.base_url):
                 left_out.append(f"{file.name} (not stored in Slack)")
             elif limit and file.size is not None and file.size > limit:
                 left_out.append(f"{file.name} (over {size_label(limit)})")
             elif len(offered) == MAX_OFFERED_FILES:
                 left_out.append(f"{file.name} (more than {MAX_OFFERED_FILES} files)")
             else:
-                offered.append(spec)
+                offered.append(file)
         return offered, left_out
 
     def _point_to(self, ticket_id: str, respond: Respond) -> None:

@@ -10,6 +10,20 @@ from pydantic import BaseModel, Field
 from bot.slack import ids
 
 
+class SharedFile(BaseModel):
+    """A file attached to a Slack message: what is needed to download it later."""
+
+    id: str
+    name: str = "file"
+    size: int | None = None
+    mimetype: str | None = None
+    url_private: str | None = None
+    url_private_download: str | None = None
+
+    def download_spec(self) -> dict[str, object]:
+        return self.model_dump(exclude_none=True)
+
+
 class Draft(BaseModel):
     """The modal's content; kept so that nothing typed is ever lost."""
 
@@ -20,7 +34,7 @@ class Draft(BaseModel):
     #: what goes to the helpdesk: the file input's file, then the chosen message files
     files: list[dict[str, Any]] = Field(default_factory=list)
     #: a message shortcut's form: the message's files it offers (Slack's file objects)
-    message_files: list[dict[str, Any]] = Field(default_factory=list)
+    message_files: list[SharedFile] = Field(default_factory=list)
     #: and those it cannot offer, each "name (why)"
     files_left_out: list[str] = Field(default_factory=list)
 
@@ -79,7 +93,7 @@ def offers_message_files(view: dict[str, Any]) -> bool:
     return ids.MESSAGE_FILES_BLOCK in view.get("state", {}).get("values", {})
 
 
-def read_draft(view: dict[str, Any], message_files: list[dict[str, Any]] | None = None) -> Draft:
+def read_draft(view: dict[str, Any], message_files: list[SharedFile] | None = None) -> Draft:
     """`message_files`: the files the form offered (its kept draft's), to pick the chosen."""
     values = view.get("state", {}).get("values", {})
     category = _input(values, ids.CATEGORY_BLOCK, ids.CATEGORY_INPUT).get("selected_option")
@@ -95,6 +109,6 @@ def read_draft(view: dict[str, Any], message_files: list[dict[str, Any]] | None 
         ).strip(),
         category_id=category["value"] if category else None,
         priority=priority["value"] if priority else None,
-        files=list(files) + [f for f in offered if f.get("id") in chosen],
+        files=list(files) + [f.download_spec() for f in offered if f.id in chosen],
         message_files=offered,
     )

@@ -13,24 +13,10 @@ from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from bot.slack.forms import Draft, ModalContext
+from bot.slack.forms import Draft, ModalContext, SharedFile
 from bot.store import Store, StreamEntry
 
 log = logging.getLogger(__name__)
-
-
-class SharedFile(BaseModel):
-    """A file attached to a Slack message: what is needed to download it later."""
-
-    id: str
-    name: str = "file"
-    size: int | None = None
-    mimetype: str | None = None
-    url_private: str | None = None
-    url_private_download: str | None = None
-
-    def download_spec(self) -> dict[str, object]:
-        return self.model_dump(exclude_none=True)
 
 
 class ThreadMessageJob(BaseModel):
