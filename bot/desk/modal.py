@@ -73,11 +73,7 @@ class NewTicketModal:
             if not is_unreachable(exc):
                 log.exception("opening the new-ticket modal failed")
                 return
-            self.store.outage.failed(exc)  # logged once per outage
-            respond(
-                **render("notice.json.j2", text=STORE_DOWN_TEXT, details=None),
-                response_type="ephemeral",
-            )
+            self.store_down(exc, respond)
             return
         view_id = opened["view"]["id"]
         if lists is None:
@@ -93,6 +89,14 @@ class NewTicketModal:
     ) -> None:
         draft, context = complete(draft, context)
         self.update_view(view_id, self.form_view(draft, context), view_hash=shown)
+
+    def store_down(self, exc: Exception, respond: Respond) -> None:
+        """Redis is out of reach: the person is told, the log says it once per outage."""
+        self.store.outage.failed(exc)
+        respond(
+            **render("notice.json.j2", text=STORE_DOWN_TEXT, details=None),
+            response_type="ephemeral",
+        )
 
     def _did_not_open(self, exc: SlackApiError, respond: Respond) -> None:
         error = exc.response.get("error", "unknown")

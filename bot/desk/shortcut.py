@@ -27,7 +27,7 @@ from bot.slack.client import file_url, token_may_fetch
 from bot.slack.forms import Draft, MessageSource, ModalContext, SharedFile
 from bot.slack.render import Mrkdwn, link, render
 from bot.slack.text import to_plain_text
-from bot.store import Store, ThreadRef
+from bot.store import Store, ThreadRef, is_unreachable
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,13 @@ class MessageShortcut:
     ) -> None:
         """On a modal thread right after the ack: the form, or (when the message's
         thread is a ticket's already) a link to that ticket's card."""
-        ticket_id = self.store.ticket_for_thread(ThreadRef(*source.thread))
+        try:
+            ticket_id = self.store.ticket_for_thread(ThreadRef(*source.thread))
+        except Exception as exc:
+            if not is_unreachable(exc):
+                raise
+            self.modal.store_down(exc, respond)
+            return
         if ticket_id is not None:
             self._point_to(ticket_id, respond)
             return

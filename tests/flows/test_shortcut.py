@@ -30,7 +30,8 @@ def quiet(redis_url: str, redis_prefix: str) -> Iterator[Harness]:
 
 def use_shortcut(live: Harness, message: dict[str, Any], user_id: str = "U2") -> None:
     """The shortcut on `message` as Slack sends it (the message as the payload carries it)."""
-    shown = {k: v for k, v in message.items() if k in ("ts", "user", "text", "thread_ts", "files")}
+    kept = ("ts", "user", "text", "thread_ts", "files", "bot_id", "subtype")
+    shown = {k: v for k, v in message.items() if k in kept}
     response = live.client.message_shortcut(ids.MESSAGE_SHORTCUT, shown, user_id=user_id)
     assert response.status_code == 200 and response.text == ""
 
@@ -248,6 +249,15 @@ def test_an_agent_who_uses_it_makes_the_ticket_the_authors_all_the_same(
         assert live.store.requester_id_of(ticket_id) == "U1"
         assert live.store.tickets_requested_by("U1") == [ticket_id]
         assert live.store.tickets_requested_by("U2") == []
+
+
+def test_on_a_bots_message_whoever_used_it_is_the_requester(live: Harness) -> None:
+    posted = make_desk(live).cards.slack.chat_postMessage(channel=CHANNEL, text="Deploy failed")
+
+    submit(live, completed_form(live, dict(posted["message"]), user_id="U2"), user_id="U2")
+
+    card_posted(live)
+    assert live.store.requester_id_of(made_ticket(live)) == "U2"
 
 
 # --- the thread's earlier replies ---------------------------------------------------------
