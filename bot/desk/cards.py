@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Concatenate, ParamSpec
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError
 from bot.desk.access import Access
 from bot.desk.explain import explain
 from bot.desk.lookups import Lookups
+from bot.desk.outage import telling_store_outage
 from bot.gateway import GatewayError, PriorityLevel, Ticket, TicketGateway, TicketStatus
 from bot.gateway.base import Assigns
 from bot.slack.render import render
@@ -32,6 +33,7 @@ CHANGE_WAIT = 30.0
 WAIT_STEP = 0.05
 
 Respond = Callable[..., Any]
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,21 @@ class Change:
         return False
 
 
+def _tells_store_outage(
+    handle: Callable[Concatenate[Cards, P], None],
+) -> Callable[Concatenate[Cards, P], None]:
+    """A click handled while Redis is out of reach: whoever clicked is told, and nothing
+    changes (bot/desk/outage.py)."""
+
+    def guarded(cards: Cards, /, *args: P.args, **kwargs: P.kwargs) -> None:
+        click = args[-1]
+        assert isinstance(click, Click)
+        with telling_store_outage(cards.store, click.respond, "could not change the ticket"):
+            handle(cards, *args, **kwargs)
+
+    return guarded
+
+
 @dataclass
 class Cards:
     gateway: TicketGateway
@@ -92,6 +109,7 @@ class Cards:
             footer=footer,
         )
 
+    @_tells_store_outage
     def change_status(self, closing: bool, click: Click) -> None:
         """Close or Reopen: the helpdesk's own closing or reopening status."""
         caps = self.gateway.capabilities
@@ -108,6 +126,7 @@ class Cards:
         )
         self._change(change, click)
 
+    @_tells_store_outage
     def change_priority(self, priority_id: str, click: Click) -> None:
         priority = self.lookups.priority(priority_id)
         if priority is None:
@@ -121,6 +140,7 @@ class Cards:
         )
         self._change(change, click)
 
+    @_tells_store_outage
     def assign_to_me(self, click: Click) -> None:
         """ "Assign to me": whoever clicked, found in the helpdesk by their Slack e-mail."""
         gateway = self.gateway
@@ -138,6 +158,7 @@ class Cards:
         )
         self._change(change, click)
 
+    @_tells_store_outage
     def change_tags(self, tag_ids: list[str], click: Click) -> None:
         names = [t.name for t in self.lookups.tags() if t.id in tag_ids]
         change = Change(

@@ -62,3 +62,11 @@ def size_label(size: int) -> str:
 
 def is_channel_problem(error: str) -> bool:
     return error in CHANNEL_PROBLEMS
+
+
+def store_down(cannot: str) -> str:
+    """The person's answer while Redis is out of reach: `cannot` is what did not happen."""
+    return (
+        f":warning: I cannot reach my store (Redis) right now, so I {cannot}. "
+        "Please try again in a few minutes; if it goes on, tell whoever runs this bot."
+    )

@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from bot.desk.deferred import Defer
-from bot.desk.explain import explain, size_label
+from bot.desk.explain import explain, size_label, store_down
 from bot.desk.lookups import FormLists, Lookups
 from bot.gateway import GatewayError, PriorityLevel, TicketGateway
 from bot.slack import ids
@@ -24,10 +24,6 @@ from bot.store import Store, is_unreachable
 log = logging.getLogger(__name__)
 
 DRAFT_TTL = 7 * 24 * 3600
-STORE_DOWN_TEXT = (
-    ":warning: I cannot reach my store (Redis) right now, so I cannot open the form. "
-    "Please try again in a few minutes; if it goes on, tell whoever runs this bot."
-)
 
 Respond = Any  # Bolt's respond(): text and blocks to the command's response_url
 #: finishes a prefilled draft once the modal is open (the message shortcut's permalink)
@@ -73,7 +69,11 @@ class NewTicketModal:
             if not is_unreachable(exc):
                 log.exception("opening the new-ticket modal failed")
                 return
-            self.store_down(exc, respond)
+            self.store.outage.failed(exc)  # logged once per outage
+            respond(
+                **render("notice.json.j2", text=store_down("cannot open the form"), details=None),
+                response_type="ephemeral",
+            )
             return
         view_id = opened["view"]["id"]
         if lists is None:
@@ -89,14 +89,6 @@ class NewTicketModal:
     ) -> None:
         draft, context = complete(draft, context)
         self.update_view(view_id, self.form_view(draft, context), view_hash=shown)
-
-    def store_down(self, exc: Exception, respond: Respond) -> None:
-        """Redis is out of reach: the person is told, the log says it once per outage."""
-        self.store.outage.failed(exc)
-        respond(
-            **render("notice.json.j2", text=STORE_DOWN_TEXT, details=None),
-            response_type="ephemeral",
-        )
 
     def _did_not_open(self, exc: SlackApiError, respond: Respond) -> None:
         error = exc.response.get("error", "unknown")

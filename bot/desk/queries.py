@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from bot.desk.access import Access
 from bot.desk.explain import explain
 from bot.desk.lookups import Lookups
+from bot.desk.outage import telling_store_outage
 from bot.gateway import (
     GatewayError,
     NotFound,
@@ -82,6 +83,18 @@ class Queries:
     ) -> None:
         """`/ticket list`: the caller's own tickets; `everyone`: every ticket of the
         helpdesk account, for agents only (checked here: a page button can be forged)."""
+        with telling_store_outage(self.store, respond, "could not list the tickets"):
+            self._list_tickets(user_id, status_word, offset, respond, everyone, replace)
+
+    def _list_tickets(
+        self,
+        user_id: str,
+        status_word: str | None,
+        offset: int,
+        respond: Respond,
+        everyone: bool,
+        replace: bool,
+    ) -> None:
         if everyone and not self.access.is_agent(user_id):
             text = "Only agents can list every ticket. `/ticket list` lists yours."
             respond(**_warning(text), response_type="ephemeral", replace_original=replace)
@@ -154,6 +167,10 @@ class Queries:
     def show_ticket(self, user_id: str, ticket_id: str, respond: Respond) -> None:
         """`/ticket show`: to whoever may see it; anyone else gets the answer an unknown
         id gets, so that nobody learns which ticket ids exist."""
+        with telling_store_outage(self.store, respond, "could not look the ticket up"):
+            self._show_ticket(user_id, ticket_id, respond)
+
+    def _show_ticket(self, user_id: str, ticket_id: str, respond: Respond) -> None:
         if not self.access.may_see(user_id, ticket_id):
             respond(**_warning(_unknown(ticket_id)), response_type="ephemeral")
             return

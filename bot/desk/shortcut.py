@@ -21,13 +21,14 @@ from bot.desk.explain import size_label
 from bot.desk.intake import subject_of
 from bot.desk.lookups import Lookups
 from bot.desk.modal import NewTicketModal, Respond
+from bot.desk.outage import telling_store_outage
 from bot.desk.threads import CardNotPosted, Threads
 from bot.gateway import TicketGateway
 from bot.slack.client import file_url, token_may_fetch
 from bot.slack.forms import Draft, MessageSource, ModalContext, SharedFile
 from bot.slack.render import Mrkdwn, link, render
 from bot.slack.text import to_plain_text
-from bot.store import Store, ThreadRef, is_unreachable
+from bot.store import Store, ThreadRef
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +55,21 @@ class MessageShortcut:
     ) -> None:
         """On a modal thread right after the ack: the form, or (when the message's
         thread is a ticket's already) a link to that ticket's card."""
-        try:
+        with telling_store_outage(self.store, respond, "cannot open the form"):
             ticket_id = self.store.ticket_for_thread(ThreadRef(*source.thread))
-        except Exception as exc:
-            if not is_unreachable(exc):
-                raise
-            self.modal.store_down(exc, respond)
-            return
-        if ticket_id is not None:
-            self._point_to(ticket_id, respond)
-            return
+            if ticket_id is not None:
+                self._point_to(ticket_id, respond)
+            else:
+                self._open(trigger_id, source, message, response_url, respond)
+
+    def _open(
+        self,
+        trigger_id: str,
+        source: MessageSource,
+        message: dict[str, Any],
+        response_url: str | None,
+        respond: Respond,
+    ) -> None:
         context = ModalContext(channel=source.channel, response_url=response_url, source=source)
         draft = self._draft(message, self.lookups.known_name)
         self.modal.open_prefilled(

@@ -22,16 +22,14 @@ from slack_bolt import App, BoltResponse
 from slack_bolt.error import BoltUnhandledRequestError
 from slack_bolt.request import BoltRequest
 
+from bot.desk.explain import store_down
 from bot.slack import ids
 from bot.slack.render import render
 from bot.store import StoreOutage, is_unreachable
 
 log = logging.getLogger(__name__)
 
-STORE_DOWN_TEXT = (
-    ":warning: I cannot reach my store (Redis) right now, so I could not do that. "
-    "Please try again in a few minutes; if it goes on, tell whoever runs this bot."
-)
+STORE_DOWN_TEXT = store_down("could not do that")
 
 
 def answer_failures(app: App, outage: StoreOutage) -> None:

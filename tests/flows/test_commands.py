@@ -32,6 +32,7 @@ def test_help_answers_in_the_ack(live: Harness) -> None:
     assert body["response_type"] == "ephemeral"
     assert "/ticket new" in texts(body["blocks"])
     assert "/ticket list" in texts(body["blocks"])
+    assert "/ticket list all" in texts(body["blocks"])  # agents list every ticket
     assert live.helpdesk.requests == []
 
 

@@ -16,7 +16,6 @@ import pytest
 from bot.slack import ids
 from tests.support.flows import linked_ticket, open_form, submit, texts, thread_of
 from tests.support.harness import Harness, running_bot
-from tests.support.outbound import wait_until
 from tests.support.redis_server import RedisServer
 
 OUTAGE_LINE = "cannot reach Redis"
@@ -133,19 +132,38 @@ def test_after_the_outage_the_bot_says_so_once_and_works_again(
     bot.slack.wait_for("views.open", timeout=10)
 
 
-def test_a_card_click_with_redis_down_logs_the_outage_once_without_a_traceback(
+def test_a_card_click_with_redis_down_tells_the_clicker_and_logs_the_outage_once(
     bot: Harness, server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     ticket_id = linked_ticket(bot)
     card = thread_of(bot, ticket_id)
+    before = len(bot.slack.calls_to("response_url"))
     server.kill()
     action = {"action_id": ids.CLOSE, "block_id": f"card:{ticket_id}", "value": ticket_id}
     container = {"type": "message", "channel_id": card.channel, "message_ts": card.ts}
     with caplog.at_level(logging.INFO):
         for _ in range(3):
             assert bot.client.block_action(action, container=container).status_code == 200
-        wait_until(lambda: _outage_lines(caplog))
-        bot.client.command("new")  # after-ack work of its own, queued behind the clicks
-        bot.slack.wait_for("response_url", timeout=10)
+        told = bot.slack.wait_for("response_url", count=before + 3, timeout=10)[before:]
+    for answer in told:
+        assert "cannot reach my store" in texts(answer.args)
+        assert "could not change the ticket" in texts(answer.args)
+        assert answer.args.get("response_type") == "ephemeral"
+    assert len(_outage_lines(caplog)) == 1, caplog.text
+    assert _tracebacks(caplog) == []
+    assert bot.slack.calls_to("chat.update") == []
+
+
+@pytest.mark.parametrize("command", ["list", "show 1"])
+def test_a_lookup_with_redis_down_tells_the_person(
+    bot: Harness, server: RedisServer, caplog: pytest.LogCaptureFixture, command: str
+) -> None:
+    linked_ticket(bot)
+    before = len(bot.slack.calls_to("response_url"))
+    server.kill()
+    with caplog.at_level(logging.INFO):
+        assert bot.client.command(command).status_code == 200
+        told = bot.slack.wait_for("response_url", count=before + 1, timeout=10)[-1]
+    assert "cannot reach my store" in texts(told.args), texts(told.args)
     assert len(_outage_lines(caplog)) == 1, caplog.text
     assert _tracebacks(caplog) == []
