@@ -33,7 +33,7 @@ class Draft(BaseModel):
     priority: str | None = None
     #: what goes to the helpdesk: the file input's file, then the chosen message files
     files: list[dict[str, Any]] = Field(default_factory=list)
-    #: a message shortcut's form: the message's files it offers (Slack's file objects)
+    #: a message shortcut's form: the files of the message it offers
     message_files: list[SharedFile] = Field(default_factory=list)
     #: and those it cannot offer, each "name (why)"
     files_left_out: list[str] = Field(default_factory=list)
