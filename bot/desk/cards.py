@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError
 from bot.desk.access import Access
 from bot.desk.explain import explain
 from bot.desk.lookups import Lookups
+from bot.desk.news import RequesterNews
 from bot.desk.outage import telling_store_outage
 from bot.gateway import GatewayError, PriorityLevel, Ticket, TicketGateway, TicketStatus
 from bot.gateway.base import Assigns
@@ -61,6 +62,12 @@ class Change:
     #: the priority just set
     priority_set: PriorityLevel | None = None
 
+    @property
+    def is_news(self) -> bool:
+        """Status and priority changes are news to the requester, as they are when made in
+        the helpdesk (bot/sync/poller.py); tags and assignment are the agents' business."""
+        return self.status_set is not None or self.priority_set is not None
+
     def shown_in(self, state: dict[str, str]) -> bool:
         """The card shows this change already (a double click's second click, or a click
         on a card older than the last change): nothing to do."""
@@ -93,6 +100,7 @@ class Cards:
     slack: WebClient
     lookups: Lookups
     access: Access
+    news: RequesterNews
 
     def render(self, ticket: Ticket, footer: str | None = None) -> Any:
         """The card's message: ticket fields, and the controls the helpdesk allows."""
@@ -224,6 +232,9 @@ class Cards:
             return False
         self.store.remember_ticket_state(ticket.id, *ticket_state(ticket))
         who = self.lookups.person(click.user_id).name
+        if change.is_news:  # the poller will not tell it: the state above has it
+            thread = self.store.thread_for_ticket(ticket_id) or click.card
+            self.news.tell(ticket_id, thread, [f"{who} {change.done}."], by=click.user_id)
         self.note(click.card, f"{who} {change.done}.")
         return True
 

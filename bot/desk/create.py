@@ -13,7 +13,7 @@ from bot.desk.explain import explain, is_channel_problem
 from bot.desk.intake import INTAKE_CLAIM_TTL, made_in_slack_by
 from bot.desk.lookups import Lookups
 from bot.desk.modal import NewTicketModal
-from bot.desk.threads import SLACK_TRANSIENT, CardNotPosted, Threads
+from bot.desk.threads import SLACK_TRANSIENT, CardNotPosted, Threads, ticket_of_thread
 from bot.gateway import (
     GatewayError,
     NewTicket,
@@ -120,7 +120,7 @@ class Creation:
         thread became a ticket's after the modal opened, or one is being made of it."""
         if source is None:
             return None
-        ticket_id = self.store.ticket_for_thread(ThreadRef(*source.thread))
+        ticket_id = ticket_of_thread(self.store, ThreadRef(*source.thread))
         if ticket_id is not None:
             return f"That message's thread belongs to ticket #{ticket_id} already."
         if not self.store.claim(intake_claim(source.channel, source.ts), INTAKE_CLAIM_TTL):

@@ -21,7 +21,13 @@ from slack_sdk.errors import SlackApiError
 from bot.desk.cards import Cards
 from bot.desk.explain import explain
 from bot.desk.lookups import Lookups
-from bot.desk.threads import CardNotPosted, Threads, from_a_person, raise_if_transient
+from bot.desk.threads import (
+    CardNotPosted,
+    Threads,
+    from_a_person,
+    raise_if_transient,
+    ticket_of_thread,
+)
 from bot.gateway import GatewayError, NewTicket, OutcomeUnknown, Ticket, TicketGateway
 from bot.slack.text import to_plain_text
 from bot.store import Store, ThreadRef
@@ -107,8 +113,8 @@ class Intake:
         if message is None or not from_a_person(message):
             return  # gone, a bot's, a join, a topic change: nothing to make a ticket of
         thread = ThreadRef(job.channel, message.get("thread_ts") or job.ts)
-        if self.store.ticket_for_thread(thread) is not None:
-            return  # the thread it is in belongs to a ticket already
+        if ticket_of_thread(self.store, thread):
+            return  # the thread it is in belongs to a ticket already (its agents' thread too)
         try:
             ticket = self.gateway.create_ticket(self._new_ticket(job, message))
         except OutcomeUnknown as exc:

@@ -22,7 +22,7 @@ from bot.desk.intake import subject_of
 from bot.desk.lookups import Lookups
 from bot.desk.modal import NewTicketModal, Respond
 from bot.desk.outage import telling_store_outage
-from bot.desk.threads import CardNotPosted, Threads
+from bot.desk.threads import CardNotPosted, Threads, ticket_of_thread
 from bot.gateway import TicketGateway
 from bot.slack.client import file_url, token_may_fetch
 from bot.slack.forms import Draft, MessageSource, ModalContext, SharedFile
@@ -56,7 +56,7 @@ class MessageShortcut:
         """On a modal thread right after the ack: the form, or (when the message's
         thread is a ticket's already) a link to that ticket's card."""
         with telling_store_outage(self.store, respond, "cannot open the form"):
-            ticket_id = self.store.ticket_for_thread(ThreadRef(*source.thread))
+            ticket_id = ticket_of_thread(self.store, ThreadRef(*source.thread))
             if ticket_id is not None:
                 self._point_to(ticket_id, respond)
             else:

@@ -60,6 +60,12 @@ def from_a_person(message: dict[str, Any]) -> bool:
     return message.get("subtype") in PEOPLE_SUBTYPES and bool(message.get("user"))
 
 
+def ticket_of_thread(store: Store, thread: ThreadRef) -> str | None:
+    """The ticket `thread` belongs to: as its conversation, or as its announcement's thread
+    in the agents' channel (which must never get a card: it would turn public)."""
+    return store.ticket_for_thread(thread) or store.ticket_for_agents_thread(thread)
+
+
 @dataclass
 class Threads:
     gateway: TicketGateway

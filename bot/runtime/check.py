@@ -237,6 +237,61 @@ def _helpdesk_answers(gateway: TicketGateway) -> list[Line]:
         ]
 
 
+def check_agent_channel(settings: Settings, gateway: TicketGateway) -> list[Line]:
+    """TICKET_AGENT_CHANNEL, when set: the bot must be in it to announce tickets; a
+    public channel, or a helpdesk without internal notes, is worth a warning."""
+    channel = settings.TICKET_AGENT_CHANNEL
+    if channel is None:
+        return []
+    client = build_client(settings.SLACK_BOT_TOKEN.get_secret_value(), settings.SLACK_API_URL)
+    try:
+        info = client.conversations_info(channel=channel)["channel"]
+    except SlackApiError as exc:
+        error = exc.response.get("error", "unknown")
+        return [
+            Line(
+                False,
+                f"TICKET_AGENT_CHANNEL {channel}: Slack answered {error}. Fix: invite the bot "
+                "to that channel (/invite @ticket-bot), or correct the channel id.",
+            )
+        ]
+    except Exception:
+        return []  # Slack out of reach: check_slack says so
+    lines: list[Line] = []
+    if not info.get("is_member"):
+        lines.append(
+            Line(
+                False,
+                f"TICKET_AGENT_CHANNEL {channel}: the bot is not a member, so no ticket can be "
+                "announced there. Fix: /invite @ticket-bot in that channel.",
+            )
+        )
+    if not info.get("is_private"):
+        lines.append(
+            Warn(
+                f"TICKET_AGENT_CHANNEL {channel} is a public channel: whoever joins it reads "
+                "the helpdesk's internal notes and can write some. Fix: use a private "
+                "channel of agents."
+            )
+        )
+    if channel == settings.TICKET_CHANNEL or channel in settings.intake_channel_ids:
+        lines.append(
+            Warn(
+                f"TICKET_AGENT_CHANNEL {channel} is also where tickets are opened "
+                "(TICKET_CHANNEL or TICKET_INTAKE_CHANNELS): requesters there read the "
+                "internal notes. Fix: give the agents a channel of their own."
+            )
+        )
+    if not gateway.capabilities.internal_notes:
+        lines.append(
+            Warn(
+                f"TICKET_AGENT_CHANNEL: the {gateway.name} helpdesk has no internal notes; "
+                "new tickets are announced there, and replies there stay in Slack."
+            )
+        )
+    return lines or [Line(True, f"TICKET_AGENT_CHANNEL {channel}: a private channel I am in")]
+
+
 def run_check(print_line: Callable[[str], None] = print) -> int:
     settings = load_settings()
     lines: list[Line] = [Line(True, "configuration: every required variable is set")]
@@ -254,6 +309,7 @@ def run_check(print_line: Callable[[str], None] = print) -> int:
     gateway = build_gateway(settings)
     try:
         lines += check_helpdesk(gateway)
+        lines += check_agent_channel(settings, gateway)
     finally:
         gateway.close()
     mask = SecretMask(settings.secrets())

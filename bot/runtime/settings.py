@@ -38,6 +38,8 @@ REQUIREMENTS = {
     "e.g. 1=IT Support,2=Facilities",
     "DJANGO_HELPDESK_EXTENSIONS": "the file extensions django-helpdesk takes, e.g. .txt,.pdf,.png",
     "TICKET_CHANNEL": "a channel id such as C0123456789",
+    "TICKET_AGENT_CHANNEL": "a channel id (C… or G…) such as G0123456789, best a private "
+    "channel of agents",
     "TICKET_REACTION": "an emoji name such as ticket (or :ticket:), or empty for none",
     "TICKET_INTAKE_CHANNELS": "channel ids (C… or G…), comma-separated, e.g. C0123ABCD,G0456EFGH",
     "TICKET_AGENTS": "Slack user ids (U…) and user group ids (S…), comma-separated, "
@@ -45,6 +47,7 @@ REQUIREMENTS = {
     "TICKET_SYNC_INTERVAL": "a whole number of seconds, at least 1",
     "TICKET_SYNC_RATE": "a number of helpdesk requests per second above 0, e.g. 20",
     "TICKET_SYNC_CLOSED_DAYS": "a number of days, 0 or more",
+    "TICKET_DM_WINDOW": "a number of seconds, 0 or more, e.g. 60",
     "PORT": "a TCP port number from 1 to 65535",
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
     "LOG_FORMAT": "text, or json (one JSON object a line)",
@@ -155,6 +158,8 @@ class Settings(BaseSettings):
     TICKET_API_CLIENT_SECRET: SecretStr | None = None
     TICKET_CHANNEL: str | None = None
     TICKET_AGENTS: str = ""
+    #: where new tickets are announced and their internal notes live; unset: nowhere
+    TICKET_AGENT_CHANNEL: str | None = None
     #: the emoji name whose reaction makes a ticket of a message; empty: off
     TICKET_REACTION: str = "ticket"
     #: channel ids where every person's new top-level message becomes a ticket
@@ -164,6 +169,8 @@ class Settings(BaseSettings):
     TICKET_SYNC_INTERVAL: int = Field(default=15, ge=1)
     TICKET_SYNC_RATE: float = Field(default=20.0, gt=0)
     TICKET_SYNC_CLOSED_DAYS: float = Field(default=7.0, ge=0)
+    #: news of one ticket within this many seconds of the first goes in one direct message
+    TICKET_DM_WINDOW: float = Field(default=60.0, ge=0)
     PORT: int = Field(default=3000, ge=1, le=65535)
     LOG_LEVEL: str = "INFO"
     LOG_FORMAT: Literal["text", "json"] = "text"
@@ -214,6 +221,14 @@ class Settings(BaseSettings):
     @classmethod
     def _channel(cls, value: str | None) -> str | None:
         if value and value[:1] not in {"C", "G", "D"}:
+            raise ValueError("not a channel id")
+        return value or None
+
+    @field_validator("TICKET_AGENT_CHANNEL")
+    @classmethod
+    def _agent_channel(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if value and (value[:1] not in {"C", "G"} or not value.isalnum()):
             raise ValueError("not a channel id")
         return value or None
 

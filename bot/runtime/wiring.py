@@ -64,8 +64,12 @@ def build_slack_app(
         agents=settings.agent_ids,
         reaction=settings.TICKET_REACTION,
         intake_channels=settings.intake_channel_ids,
+        dm_window=settings.TICKET_DM_WINDOW,
+        agent_channel=settings.TICKET_AGENT_CHANNEL,
     )
-    replies = Replies(store, gateway, desk.cards.note, defer, intake=desk.intake)
+    replies = Replies(
+        store, gateway, desk.cards.note, defer, intake=desk.intake, agents=desk.agents
+    )
     secret = settings.SLACK_SIGNING_SECRET
     signing_secret = secret.get_secret_value() if secret else ""
     return build_app(client, signing_secret, desk, replies, defer, store.outage)

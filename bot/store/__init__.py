@@ -1,9 +1,10 @@
 """Everything the bot keeps in Redis. The only package that knows key names (keys.py).
 
 A lookup cache with stale-while-revalidate (cache.py), thread↔ticket links
-(links.py), per-ticket poll state (poll.py), the outbox streams (streams.py) and
-dedupe claims, all under one configurable prefix. With no `REDIS_URL` the same
-class runs on an embedded in-process Redis (fakeredis), good for a single process.
+(links.py), per-ticket poll state (poll.py), the outbox streams (streams.py), news
+waiting for a requester's direct message (direct.py) and dedupe claims, all under
+one configurable prefix. With no `REDIS_URL` the same class runs on an embedded
+in-process Redis (fakeredis), good for a single process.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import redis
 
 from bot.store.base import JsonValue, StoreBase, StreamEntry, ThreadRef
 from bot.store.cache import LookupCache
+from bot.store.direct import PendingNews
 from bot.store.keys import Keys
 from bot.store.links import Links
 from bot.store.outage import StoreOutage, is_unreachable
@@ -36,7 +38,7 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_SECONDS = 5
 
 
-class Store(LookupCache, Links, PollState, OutboxStreams, StoreBase):
+class Store(LookupCache, Links, PollState, OutboxStreams, PendingNews, StoreBase):
     def __init__(self, client: redis.Redis, prefix: str = "ticket-bot") -> None:
         self.redis = client
         self.prefix = prefix

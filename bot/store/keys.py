@@ -32,6 +32,15 @@ class Keys:
         """Where a ticket's card is when it is a reply inside its thread (intake tickets)."""
         return self._key("link", "card", ticket_id)
 
+    def agents_thread_link(self, channel: str, ts: str) -> str:
+        """The ticket whose announcement in TICKET_AGENT_CHANNEL is this message: apart
+        from `thread_link`, so that nothing takes the agents' thread for the requester's."""
+        return self._key("link", "agents-thread", channel, ts)
+
+    def agents_link(self, ticket_id: str) -> str:
+        """Where a ticket's announcement in TICKET_AGENT_CHANNEL is."""
+        return self._key("link", "agents", ticket_id)
+
     def linked(self) -> str:
         return self._key("linked")
 
@@ -48,6 +57,14 @@ class Keys:
     def dm_off(self, user_id: str) -> str:
         """Set when `user_id` switched off direct messages about their tickets (App Home)."""
         return self._key("dm-off", user_id)
+
+    def dm_pending(self, ticket_id: str) -> str:
+        """News for a ticket's requester not yet taken by a direct message (a list)."""
+        return self._key("dm", "pending", ticket_id)
+
+    def dm_sending(self, burst: str) -> str:
+        """The lines one direct message took, kept until it is posted (a list)."""
+        return self._key("dm", "sending", burst)
 
     def created(self, view_id: str) -> str:
         return self._key("created", view_id)
@@ -99,6 +116,7 @@ class Keys:
         ticket_id: str,
         thread: tuple[str, str] | None,
         card: tuple[str, str] | None = None,
+        agents: tuple[str, str] | None = None,
     ) -> list[str]:
         """Every key that belongs to one ticket, given its thread: they expire together
         once it retires from polling. A new per-ticket key must be listed here, unless it
@@ -114,6 +132,8 @@ class Keys:
             keys.append(self.thread_link(*thread))
         if card is not None and card != thread:  # a card inside its thread (intake tickets)
             keys += [self.card_link(ticket_id), self.thread_link(*card)]
+        if agents is not None:  # its announcement in the agents' channel
+            keys += [self.agents_link(ticket_id), self.agents_thread_link(*agents)]
         return keys
 
 
@@ -138,6 +158,11 @@ def click_claim(interaction: str) -> str:
 def card_change_lock(ticket_id: str) -> str:
     """One change at a time per ticket, so a double click's second one sees the first done."""
     return f"card-change:{ticket_id}"
+
+
+def dm_burst_claim(ticket_id: str) -> str:
+    """One direct message job per burst of a ticket's news; its value names the burst."""
+    return f"dm-burst:{ticket_id}"
 
 
 def event_claim(event_id: str) -> str:

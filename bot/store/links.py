@@ -35,6 +35,23 @@ class Links(StoreBase):
         raw = self.redis.get(self.keys.card_link(ticket_id))
         return ThreadRef(*json.loads(raw)) if raw is not None else self.thread_for_ticket(ticket_id)
 
+    # --- the agents' channel: a ticket's announcement, whose thread holds its internal
+    # notes; kept apart from the links above, so it is never taken for the ticket's thread
+
+    def link_agents_thread(self, ticket_id: str, announcement: ThreadRef) -> None:
+        pipe = self.redis.pipeline()
+        pipe.set(self.keys.agents_thread_link(*announcement), ticket_id)
+        pipe.set(self.keys.agents_link(ticket_id), json.dumps(list(announcement)))
+        pipe.execute()
+
+    def ticket_for_agents_thread(self, thread: ThreadRef) -> str | None:
+        value = self.redis.get(self.keys.agents_thread_link(thread.channel, thread.ts))
+        return None if value is None else str(value)
+
+    def agents_thread_for_ticket(self, ticket_id: str) -> ThreadRef | None:
+        raw = self.redis.get(self.keys.agents_link(ticket_id))
+        return None if raw is None else ThreadRef(*json.loads(raw))
+
     def linked_tickets(self) -> set[str]:
         return {str(member) for member in self.redis.smembers(self.keys.linked())}
 

@@ -145,8 +145,10 @@ class PollState(StoreBase):
         thread = None if raw_thread is None else ThreadRef(*json.loads(raw_thread))
         raw_card = self.redis.get(self.keys.card_link(ticket_id))
         card = None if raw_card is None else ThreadRef(*json.loads(raw_card))
+        raw_agents = self.redis.get(self.keys.agents_link(ticket_id))
+        agents = None if raw_agents is None else ThreadRef(*json.loads(raw_agents))
         pipe = self.redis.pipeline(transaction=False)
-        for key in self.keys.per_ticket(ticket_id, thread, card):
+        for key in self.keys.per_ticket(ticket_id, thread, card, agents):
             if seconds is None:
                 pipe.persist(key)
             else:

@@ -23,6 +23,7 @@ import httpx
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.desk.agents import AgentChannel, NotAnnounced
 from bot.desk.cards import Cards
 from bot.desk.create import CardNotPosted, Creation
 from bot.desk.explain import size_label
@@ -36,6 +37,7 @@ from bot.slack.text import to_plain_text
 from bot.store import Store, ThreadRef
 from bot.store.keys import note_claim
 from bot.sync.outbox import (
+    AnnounceJob,
     CreateJob,
     DeleteJob,
     DirectMessageJob,
@@ -53,6 +55,10 @@ FAILED = "x"
 NOTE_ONCE_TTL = 30 * 24 * 3600
 #: the note kind of "could not reach the helpdesk", once per thread until a delivery works
 DEAD_NOTE = "dead-note"
+#: Slack's errors worth another attempt later (its retry handlers have tried already)
+SLACK_TRANSIENT = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
 
 
 class Retry(Exception):
@@ -78,6 +84,8 @@ class Delivery:
     sync_ticket: Callable[[str], object | None]
     #: tickets made of Slack messages (None: IntakeJobs are retried until dead-lettered)
     intake: Intake | None = None
+    #: the agents' channel (None: new tickets are not announced)
+    agents: AgentChannel | None = None
 
     def deliver(self, entry: Entry, attempt: int) -> None:
         job = entry.job
@@ -99,6 +107,9 @@ class Delivery:
                 self.intake.create(job, redelivered=attempt > 1)
             except CardNotPosted as exc:
                 raise Retry(str(exc)) from exc
+            self._announce_created(job.key)
+        elif isinstance(job, AnnounceJob):
+            self._announce(job)
         else:
             try:
                 self.creation.create(
@@ -106,6 +117,7 @@ class Delivery:
                 )
             except CardNotPosted as exc:
                 raise Retry(str(exc)) from exc  # the ticket is made; its card is retried
+            self._announce_created(job.view_id)
 
     def give_up(self, entry: Entry, reason: str) -> None:
         """Make a dead-lettered entry visible where it came from (a SyncJob has no
@@ -125,17 +137,45 @@ class Delivery:
         except Exception:
             log.exception("could not report a dead-lettered %s entry", job.kind)
 
+    def _announce_created(self, key: str) -> None:
+        """After a create or intake job, its card posted: the ticket it made goes to the
+        agents' channel, as a job of its own (a Slack failure there retries only that)."""
+        if self.agents is not None:
+            self.agents.ticket_created(key)
+
+    def _announce(self, job: AnnounceJob) -> None:
+        if self.agents is None:
+            raise Retry("this worker has no agents' channel")
+        try:
+            self.agents.announce(job)
+        except NotAnnounced as exc:
+            raise Retry(str(exc)) from exc
+
     def _direct_message(self, job: DirectMessageJob) -> None:
-        """To the requester's IM with the bot (`chat.postMessage` to a user id opens it)."""
+        """Every line of the job's burst in one message to the requester's IM with the bot
+        (`chat.postMessage` to a user id opens it). A retried attempt sends the lines the
+        first one took; one that follows a post whose answer was lost posts it again."""
+        lines = self.store.take_news(job.ticket_id, job.burst)
+        if lines and self.store.wants_direct_messages(job.user_id):  # switched off meanwhile?
+            self._post_direct_message(job, lines)
+        self.store.news_sent(job.burst)
+
+    def _post_direct_message(self, job: DirectMessageJob, lines: list[str]) -> None:
         try:
             link = self.slack.chat_getPermalink(channel=job.channel, message_ts=job.thread_ts)
             permalink: str | None = str(link["permalink"])
         except SlackApiError:
             permalink = None  # the message goes without its link
         message = render(
-            "direct_message.json.j2", ticket_id=job.ticket_id, lines=job.lines, link=permalink
+            "direct_message.json.j2", ticket_id=job.ticket_id, lines=lines, link=permalink
         )
-        self.slack.chat_postMessage(channel=job.user_id, **message)
+        try:
+            self.slack.chat_postMessage(channel=job.user_id, **message)
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            if error in SLACK_TRANSIENT:
+                raise Retry(f"Slack answered {error}") from None
+            raise
 
     # --- replies ---------------------------------------------------------------
 
@@ -192,7 +232,7 @@ class Delivery:
             return
         attachment = self._download(job, part.file) if part.file else None
         self.store.remember_sent(ticket_id, part.text)
-        self.gateway.add_conversation(ticket_id, part.text, attachment)
+        self.gateway.add_conversation(ticket_id, part.text, attachment, public=not job.internal)
 
     def _helpdesk_has(self, ticket_id: str, text: str) -> bool:
         if not self.store.was_sent(ticket_id, text):

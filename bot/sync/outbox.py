@@ -26,6 +26,8 @@ class ThreadMessageJob(BaseModel):
     channel: str
     thread_ts: str
     ts: str
+    #: in the ticket's thread in the agents' channel: an internal note, never public
+    internal: bool = False
 
     @property
     def lane(self) -> str:
@@ -41,11 +43,14 @@ class ReplyJob(ThreadMessageJob):
     files: list[SharedFile] = Field(default_factory=list)
 
     @classmethod
-    def of(cls, ticket_id: str, channel: str, message: dict[str, Any]) -> ReplyJob:
+    def of(
+        cls, ticket_id: str, channel: str, message: dict[str, Any], *, internal: bool = False
+    ) -> ReplyJob:
         """The job for `message`, a person's reply as Slack sends it (event or history)."""
         return cls(
             ticket_id=ticket_id,
             channel=channel,
+            internal=internal,
             thread_ts=message["thread_ts"],
             ts=message["ts"],
             user=message["user"],
@@ -120,22 +125,46 @@ class SyncJob(BaseModel):
 
 
 class DirectMessageJob(BaseModel):
-    """What the poller found new on one ticket in one read (agent replies, status
-    changes), for its requester: one direct message, however many lines."""
+    """One burst of news on a ticket (agent replies, status changes) for its requester:
+    one direct message with every line the store gathered for it (bot/store/direct.py),
+    written with the burst's first lines and due a window after them."""
 
     kind: Literal["dm"] = "dm"
     ticket_id: str
     user_id: str
     channel: str
     thread_ts: str
-    lines: list[str]
+    #: names the burst: its claim's value, and the lines it took
+    burst: str
 
     @property
     def lane(self) -> str:
         return f"ticket:{self.ticket_id}"
 
 
-AnyJob = ReplyJob | EditJob | DeleteJob | CreateJob | IntakeJob | SyncJob | DirectMessageJob
+class AnnounceJob(BaseModel):
+    """A ticket made from Slack, to be announced in the agents' channel
+    (TICKET_AGENT_CHANNEL) with a link to its card."""
+
+    kind: Literal["announce"] = "announce"
+    ticket_id: str
+    subject: str
+
+    @property
+    def lane(self) -> str:
+        return f"ticket:{self.ticket_id}"
+
+
+AnyJob = (
+    ReplyJob
+    | EditJob
+    | DeleteJob
+    | CreateJob
+    | IntakeJob
+    | SyncJob
+    | DirectMessageJob
+    | AnnounceJob
+)
 Job = Annotated[AnyJob, Field(discriminator="kind")]
 JOB = TypeAdapter[Any](Job)
 
@@ -153,14 +182,28 @@ class Outbox:
 
     def put(self, job: AnyJob) -> str:
         """Write `job` durably; returns the stream entry id."""
-        return self.store.outbox_add(
-            {"job": job.model_dump_json(), "lane": job.lane, "at": f"{time.time():.6f}"}
-        )
+        return self.store.outbox_add(self.fields(job))
+
+    @staticmethod
+    def fields(job: AnyJob, due: float | None = None) -> dict[str, str]:
+        """`job` as a stream entry; `due`: not delivered before this time (epoch seconds)."""
+        fields = {"job": job.model_dump_json(), "lane": job.lane, "at": f"{time.time():.6f}"}
+        if due is not None:
+            fields["due"] = f"{due:.6f}"
+        return fields
 
     @staticmethod
     def lane_of(raw: StreamEntry) -> str:
         """The entry's lane (its ticket), read without parsing the job."""
         return raw.fields.get("lane") or raw.id
+
+    @staticmethod
+    def due_of(raw: StreamEntry) -> float:
+        """When the entry may be delivered (epoch seconds; 0: at once)."""
+        try:
+            return float(raw.fields.get("due", "0"))
+        except ValueError:
+            return 0.0  # parse() dead-letters what is unreadable
 
     def parse(self, raw: StreamEntry) -> Entry | None:
         """The entry's job, or None (dead-lettered) when it cannot be read."""

@@ -35,7 +35,9 @@ every changed ticket was read by this poller without error, with a compare-and-s
 so that pollers sharing Redis never move it back; a ticket that failed or that
 another poller held is read again next cycle. The per-ticket cursors above still
 decide what is posted, so reading a ticket twice posts nothing twice. Internal
-notes (`Conversation.public` False) are never posted into the thread.
+notes (`Conversation.public` False) are never posted into the ticket's thread nor
+told in a direct message: with TICKET_AGENT_CHANNEL set they are posted in the
+thread of the ticket's announcement there (bot/desk/agents.py), else nowhere.
 
 Changes made with the card's buttons are recorded by the desk
 (`store.remember_ticket_state`) and not announced again; a poll that read the
@@ -62,6 +64,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.desk.cards import Cards, ticket_state
 from bot.desk.explain import explain
+from bot.desk.news import RequesterNews
 from bot.gateway import (
     Attachment,
     Conversation,
@@ -80,7 +83,6 @@ from bot.runtime.settings import Settings
 from bot.slack.render import render
 from bot.store import Store, ThreadRef, is_unreachable
 from bot.sync.observe import SyncObserver
-from bot.sync.outbox import DirectMessageJob, Outbox
 from bot.sync.rate import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -119,7 +121,7 @@ class PollReport:
     baselined: int = 0  # first sight: existing conversations taken as seen
     posted: int = 0  # conversations posted into threads
     echoes: int = 0  # the bot's own conversations, not posted back
-    internal: int = 0  # internal notes, never posted into a requester's thread
+    internal: int = 0  # internal notes: only into the agents' channel, if anywhere
     files: int = 0  # attachments uploaded
     changes: int = 0  # status or priority changes announced
     retired: int = 0  # closed long enough: no longer polled
@@ -161,7 +163,8 @@ class Poller:
         self.store = store
         self.slack = slack
         self.cards = cards
-        self.outbox = Outbox(store)
+        self.news = RequesterNews(store, settings.TICKET_DM_WINDOW)
+        self.agent_channel = settings.TICKET_AGENT_CHANNEL
         self.interval = float(settings.TICKET_SYNC_INTERVAL)
         self.closed_retention = settings.TICKET_SYNC_CLOSED_DAYS * 24 * 3600
         self.closed_every = max(1, closed_every)
@@ -327,20 +330,11 @@ class Poller:
         self._tell_requester(ticket_id, thread, news)
 
     def _tell_requester(self, ticket_id: str, thread: ThreadRef, news: list[str]) -> None:
-        """One direct message for all this read found, unless the requester said no on
-        App Home. Internal notes and the requester's own replies (echoes) are not news,
-        and neither are changes made with the card's buttons (the state has them)."""
-        user_id = self.store.requester_id_of(ticket_id)
-        if not news or user_id is None or not self.store.wants_direct_messages(user_id):
-            return
-        job = DirectMessageJob(
-            ticket_id=ticket_id,
-            user_id=user_id,
-            channel=thread.channel,
-            thread_ts=thread.ts,
-            lines=news,
-        )
-        self.outbox.put(job)
+        """All this read found joins the requester's next direct message (bot/desk/news.py).
+        Internal notes and the requester's own replies (echoes) are not news, and neither
+        are changes made with the card's buttons (the state has them; the desk tells an
+        agent's)."""
+        self.news.tell(ticket_id, thread, news)
 
     def _request(self, report: PollReport, call: Callable[[], Any]) -> Any:
         """`call` to the helpdesk within the rate; None when the poller is stopping."""
@@ -376,10 +370,12 @@ class Poller:
         for conversation in fresh:
             if not self.store.hold_poll_lease(ticket_id, self.owner, LEASE_MS):
                 return False
-            if not conversation.public:
-                report.internal += 1  # internal stays internal: the cursor passes it
-            elif self.store.was_sent(ticket_id, conversation.text):
-                report.echoes += 1
+            if self.store.was_sent(ticket_id, conversation.text):
+                report.echoes += 1  # the bot's own, public or internal
+            elif not conversation.public:
+                report.internal += 1
+                if not self._post_internal(ticket_id, conversation, report):
+                    return False
             elif not self._post_conversation(ticket_id, thread, conversation, report):
                 return False
             else:
@@ -388,8 +384,24 @@ class Poller:
                 return False
         return True
 
+    def _post_internal(
+        self, ticket_id: str, conversation: Conversation, report: PollReport
+    ) -> bool:
+        """Internal stays internal: an internal note goes to the thread of the ticket's
+        announcement in the agents' channel only; where there is none, nowhere."""
+        announcement = self.store.agents_thread_for_ticket(ticket_id)
+        if self.agent_channel is None or announcement is None:
+            return True
+        return self._post_conversation(ticket_id, announcement, conversation, report, internal=True)
+
     def _post_conversation(
-        self, ticket_id: str, thread: ThreadRef, conversation: Conversation, report: PollReport
+        self,
+        ticket_id: str,
+        thread: ThreadRef,
+        conversation: Conversation,
+        report: PollReport,
+        *,
+        internal: bool = False,
     ) -> bool:
         """Its text, then its files. Files are fetched first: a helpdesk that is down
         stops the poll before anything is posted, and the next poll tries again."""
@@ -399,7 +411,7 @@ class Poller:
             if fetched is None:  # stopping
                 return False
             files.append((attachment, fetched))
-        for message in reply_messages(conversation, ticket_id):
+        for message in reply_messages(conversation, ticket_id, internal=internal):
             self.slack.chat_postMessage(channel=thread.channel, thread_ts=thread.ts, **message)
         for attachment, fetched in files:
             self._upload(thread, attachment, fetched, report)
@@ -514,9 +526,12 @@ def _change_lines(ticket: Ticket, state: dict[str, str]) -> list[str]:
 # --- long texts ------------------------------------------------------------------
 
 
-def reply_messages(conversation: Conversation, ticket_id: str) -> list[Any]:
+def reply_messages(
+    conversation: Conversation, ticket_id: str, *, internal: bool = False
+) -> list[Any]:
     """A conversation as thread messages: split into sections that fit Slack once
-    escaped, a few sections a message, cut with a note past `MAX_SECTIONS`."""
+    escaped, a few sections a message, cut with a note past `MAX_SECTIONS`;
+    `internal`: an internal note, for the agents' channel."""
     text = conversation.text.strip()
     spans = split_text(text, SECTION_CHARS)
     kept = spans[:MAX_SECTIONS]
@@ -535,6 +550,7 @@ def reply_messages(conversation: Conversation, ticket_id: str) -> list[Any]:
             files=len(conversation.attachments),
             cut_chars=cut if number == len(groups) else 0,
             ticket_id=ticket_id,
+            internal=internal,
         )
         for number, group in enumerate(groups, start=1)
     ]

@@ -5,9 +5,12 @@ work (dedupe claims, the outbox entry, the message's state); everything that
 talks to the helpdesk or to Slack happens in the worker (bot/sync/delivery.py).
 
 What is mirrored: a person's message in the thread of a ticket card (subtype
-none, `file_share` or `thread_broadcast`). Not mirrored: bot messages, the
-bot's own posts, the card itself, messages outside ticket threads, and every
-other subtype (joins, topic changes, …).
+none, `file_share` or `thread_broadcast`), as a public conversation; and one in
+the thread of a ticket's announcement in the agents' channel (bot/desk/agents.py),
+as an internal note, or, where the helpdesk has none, not at all (one note in
+that thread says so). Not mirrored: bot messages, the bot's own posts, the card
+itself, messages outside ticket threads, and every other subtype (joins, topic
+changes, …).
 
 Edits and deletions of a mirrored reply:
 - edited before it reached the helpdesk: the new text is what will be sent;
@@ -24,6 +27,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from bot.desk.agents import AgentChannel
 from bot.desk.deferred import Defer
 from bot.desk.intake import Intake
 from bot.gateway import TicketGateway
@@ -41,6 +45,10 @@ NO_CONVERSATIONS_NOTE = (
     "This helpdesk does not take replies from Slack, so messages in this thread stay "
     "here. Write in the helpdesk to reach the agents."
 )
+NO_INTERNAL_NOTES_NOTE = (
+    "This helpdesk has no internal notes, so messages in this thread stay here: nothing "
+    "was sent to the helpdesk, and the requester sees none of it."
+)
 
 
 class Replies:
@@ -51,10 +59,13 @@ class Replies:
         note: Callable[[ThreadRef, str], None],
         after_ack: Defer,
         intake: Intake | None = None,
+        agents: AgentChannel | None = None,
     ) -> None:
-        """`intake`: where top-level messages of TICKET_INTAKE_CHANNELS go."""
+        """`intake`: where top-level messages of TICKET_INTAKE_CHANNELS go; `agents`:
+        the agents' channel, whose announcement threads take internal notes."""
         self.store = store
         self.intake = intake
+        self.agents = agents
         self.gateway = gateway  # for its capabilities only: this side makes no requests
         self.note = note
         self.after_ack = after_ack
@@ -76,16 +87,32 @@ class Replies:
         channel, ts, thread_ts = event.get("channel"), event.get("ts"), event.get("thread_ts")
         if not (channel and ts and thread_ts) or thread_ts == ts or not event.get("user"):
             return
-        ticket_id = self.store.ticket_for_thread(ThreadRef(channel, thread_ts))
-        if ticket_id is None:
+        thread = ThreadRef(channel, thread_ts)
+        found = self._ticket_of(thread)
+        if found is None:
             return
-        if not self.gateway.capabilities.conversations_out:
-            self._say_replies_stay_here(ThreadRef(channel, thread_ts))
+        ticket_id, internal = found
+        caps = self.gateway.capabilities
+        if internal and not caps.internal_notes:
+            self._say_once("no-internal-notes", thread, NO_INTERNAL_NOTES_NOTE)
             return
-        job = ReplyJob.of(ticket_id, channel, event)
-        self._enqueue_once(
-            event_id, message_claim(channel, ts), job, status="queued", ticket_id=ticket_id
-        )
+        if not caps.conversations_out:
+            self._say_once("no-conversations-out", thread, NO_CONVERSATIONS_NOTE)
+            return
+        job = ReplyJob.of(ticket_id, channel, event, internal=internal)
+        state = {"status": "queued", "ticket_id": ticket_id}
+        if internal:
+            state["internal"] = "1"  # its edits are internal notes too
+        self._enqueue_once(event_id, message_claim(channel, ts), job, **state)
+
+    def _ticket_of(self, thread: ThreadRef) -> tuple[str, bool] | None:
+        """The ticket whose thread this is, and whether replies there are internal notes
+        (the thread of its announcement in the agents' channel)."""
+        ticket_id = self.store.ticket_for_thread(thread)
+        if ticket_id is not None:
+            return ticket_id, False
+        ticket_id = self.agents.ticket_of(thread) if self.agents is not None else None
+        return None if ticket_id is None else (ticket_id, True)
 
     def _edited(self, event: dict[str, Any], event_id: str | None) -> None:
         message = event.get("message") or {}
@@ -110,6 +137,7 @@ class Replies:
             ts=ts,
             user=message.get("user") or "",
             text=text,
+            internal=state.get("internal") == "1",
         )
         self._enqueue_once(event_id, edit_claim(channel, ts, version), job, latest_text=text)
 
@@ -156,10 +184,10 @@ class Replies:
                 self.store.release(claim)
             raise
 
-    def _say_replies_stay_here(self, thread: ThreadRef) -> None:
-        once = note_claim("no-conversations-out", thread.channel, thread.ts)
-        if self.store.claim(once, ONCE_PER_THREAD_TTL):
-            self.after_ack(lambda: self.note(thread, NO_CONVERSATIONS_NOTE))
+    def _say_once(self, kind: str, thread: ThreadRef, text: str) -> None:
+        """One note of this `kind` per thread, however many messages come."""
+        if self.store.claim(note_claim(kind, thread.channel, thread.ts), ONCE_PER_THREAD_TTL):
+            self.after_ack(lambda: self.note(thread, text))
 
 
 def _from_a_bot(message: dict[str, Any]) -> bool:

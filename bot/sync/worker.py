@@ -12,11 +12,17 @@ taken over with XAUTOCLAIM once idle for `claim_idle_ms`; a living worker
 keeps its own entries fresh (XCLAIM … JUSTID, a heartbeat), so nobody takes
 them from it however long a backoff lasts.
 
+An entry written with a time it is due (`Outbox.fields(job, due)`: a direct message
+waiting for the rest of its burst) is held aside until then, pending and kept
+fresh like the others but in no lane: the lane goes on with other entries, and an
+entry taken over from a dead worker waits for the same time.
+
 Every timing is an `OUTBOX_*` variable (see `OutboxSettings`); tests make them tiny.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 import queue
@@ -99,6 +105,8 @@ class OutboxWorker:
             queue.Queue() for _ in range(max(1, self.settings.lanes))
         ]
         self._held: set[str] = set()  # read by this consumer and not finished
+        #: held entries not due yet, soonest first: (due, entry id, entry)
+        self._later: list[tuple[float, str, StreamEntry]] = []
         self._held_lock = threading.Lock()
         self._stop = threading.Event()
         self._claim_cursor = "0-0"
@@ -123,6 +131,7 @@ class OutboxWorker:
                 if time.monotonic() >= next_claim:
                     self._take_over_idle()
                     next_claim = time.monotonic() + self.settings.claim_every
+                self._release_due()
                 self._read_new()
                 self.store.outage.answered()
             except redis.RedisError as exc:
@@ -160,11 +169,16 @@ class OutboxWorker:
                 self._stop.wait(1.0)
 
     def _read_new(self) -> None:
-        room = len(self._lanes) * self.settings.read_ahead - self._held_count()
+        with self._held_lock:  # entries waiting until they are due take no lane's room
+            busy = len(self._held) - len(self._later)
+            next_due = self._later[0][0] if self._later else None
+        room = len(self._lanes) * self.settings.read_ahead - busy
         if room <= 0:
             self._stop.wait(0.005)
             return
         block_ms = max(1, self.settings.block_ms)
+        if next_due is not None:  # wake up for it
+            block_ms = max(1, min(block_ms, int((next_due - time.time()) * 1000) + 1))
         for raw in self.store.outbox_read(self.consumer, room, block_ms):
             self._dispatch(raw)
 
@@ -181,13 +195,23 @@ class OutboxWorker:
                 self._dispatch(raw)
 
     def _dispatch(self, raw: StreamEntry) -> None:
+        due = Outbox.due_of(raw)
         with self._held_lock:
             self._held.add(raw.id)
+            if due > time.time():
+                heapq.heappush(self._later, (due, raw.id, raw))
+                return
         self._lanes[_lane_number(raw, len(self._lanes))].put(raw)
 
-    def _held_count(self) -> int:
+    def _release_due(self) -> None:
+        """Entries held aside whose time has come go to their lanes."""
+        now = time.time()
         with self._held_lock:
-            return len(self._held)
+            due = []
+            while self._later and self._later[0][0] <= now:
+                due.append(heapq.heappop(self._later)[2])
+        for raw in due:
+            self._lanes[_lane_number(raw, len(self._lanes))].put(raw)
 
     def _heartbeat(self) -> None:
         every = max(0.005, self.settings.claim_idle_ms / 3000)
@@ -307,7 +331,13 @@ class SyncWorker:
             settings.SLACK_BOT_TOKEN.get_secret_value(), settings.SLACK_API_URL
         )
         desk = build_desk(
-            gateway, store, client, after_ack or _inline, ticket_channel=settings.TICKET_CHANNEL
+            gateway,
+            store,
+            client,
+            after_ack or _inline,
+            ticket_channel=settings.TICKET_CHANNEL,
+            dm_window=settings.TICKET_DM_WINDOW,
+            agent_channel=settings.TICKET_AGENT_CHANNEL,
         )
         # webhooks' sync jobs run the poller's code even where the poll loop does not run
         self.poller = Poller(settings, gateway, store, client, desk.cards, observe=observe)
@@ -320,6 +350,7 @@ class SyncWorker:
             desk.creation,
             self.poller.sync_ticket,
             intake=desk.intake,
+            agents=desk.agents,
         )
         self.outbox = OutboxWorker(store, delivery, outbox, observe=observe)
         self.stop_event = threading.Event()

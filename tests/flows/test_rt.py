@@ -190,3 +190,51 @@ def test_assign_to_me_makes_the_clicking_agent_the_rt_owner(
         lambda: any("Grace Hopper took the ticket" in n for n in notes_in(live, thread)),
         what="the note",
     )
+
+
+def test_comments_go_both_ways_in_the_agents_channel_only(
+    rt_server: RtServer,  # noqa: F811
+    agent: httpx.Client,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    """TICKET_AGENT_CHANNEL on RT: a reply in the ticket's announcement thread becomes a
+    Comment (never a Correspond); an agent's Comment is posted there and nowhere else."""
+    with running_bot(
+        redis_url, redis_prefix, helpdesk=rt_server, TICKET_AGENT_CHANNEL="GAGENTS1"
+    ) as live:
+        queue_id = next(q.id for q in live.gateway.list_categories() if q.name == rt_server.queue)
+        view = open_form(live, "Monitor flickers")
+        answers = {"description_input": "Since Monday", "category_input": queue_id}
+        assert submit(live, view, **answers).status_code == 200
+        card = live.slack.wait_for("chat.postMessage")[0]
+        ticket_id = card_button(card, "Close")["value"]
+        agents_thread = wait_until(
+            lambda: live.store.agents_thread_for_ticket(ticket_id), what="the announcement"
+        )
+
+        event = reply(live.client, live.slack, agents_thread, "Cable is loose", user="U2")
+        wait_until(
+            lambda: (
+                (agents_thread.channel, event["ts"], "white_check_mark") in live.slack.reactions
+            ),
+            what="the reply delivered",
+        )
+        agent.post(
+            f"ticket/{ticket_id}/comment",
+            json={"Content": "Internal: spare monitor in room 4", "ContentType": "text/plain"},
+        ).raise_for_status()
+        make_poller(live).poll_once()
+
+        kinds = {h["text"].strip(): h["Type"] for h in history(agent, ticket_id)}
+        assert kinds["Grace Hopper: Cable is loose"] == "Comment"
+        assert in_thread(live, ticket_id, "spare monitor") == 0
+        assert in_thread(live, ticket_id, "Cable is loose") == 0
+        in_agents = notes_in(live, agents_thread)
+        assert sum("spare monitor" in n for n in in_agents) == 1
+        assert sum("Cable is loose" in n for n in in_agents) == 0  # the bot's own: not back
+        dms = [c for c in live.slack.calls_to("chat.postMessage") if c.args["channel"] == "U1"]
+        assert not any("spare monitor" in texts(c.args) for c in dms)
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(f"{redis_prefix}:*"):
+        client.delete(key)

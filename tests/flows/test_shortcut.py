@@ -343,6 +343,25 @@ def test_on_a_ticket_thread_it_answers_with_a_link_instead_of_a_form(live: Harne
     assert live.slack.calls_to("views.open") == []
 
 
+def test_in_an_announcement_thread_of_the_agents_channel_it_opens_no_form(
+    live: Harness,
+) -> None:
+    announcement = live.slack.add_message("CAGENTS", "New ticket #42", user="UBOT")
+    live.store.link_agents_thread("42", ThreadRef("CAGENTS", announcement["ts"]))
+    note = live.slack.add_message("CAGENTS", "Internal: VIP", thread_ts=announcement["ts"])
+
+    response = live.client.message_shortcut(
+        ids.MESSAGE_SHORTCUT,
+        {k: note[k] for k in ("ts", "user", "text", "thread_ts")},
+        channel_id="CAGENTS",
+    )
+
+    assert response.status_code == 200
+    [answer] = live.slack.wait_for("response_url")
+    assert "ticket *#42* already" in answer.args["text"]
+    assert live.slack.calls_to("views.open") == []
+
+
 def test_a_thread_that_became_a_tickets_meanwhile_makes_no_second_ticket(
     live: Harness,
 ) -> None:

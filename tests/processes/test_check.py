@@ -133,3 +133,31 @@ def test_a_dead_redis_is_a_problem_naming_redis_url(
     code, lines = checked()
     assert code == 1
     assert any(ln.startswith("PROBLEM") and "REDIS_URL" in ln for ln in lines), lines
+
+
+def test_the_agent_channel_is_checked_when_set(
+    check_env: CheckEnv,  # noqa: F811
+    fakes: tuple[FakeSlack, FakeEpixel],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slack, helpdesk = fakes
+    check_env(slack, helpdesk)
+    monkeypatch.setenv("TICKET_AGENT_CHANNEL", "G0AGENTS")
+    code, lines = checked()
+    assert code == 0, lines
+    [warning] = [ln for ln in lines if "TICKET_AGENT_CHANNEL" in ln]
+    assert warning.startswith("warning") and "has no internal notes" in warning  # Epixel
+
+    monkeypatch.setenv("TICKET_AGENT_CHANNEL", "C0AGENTS")
+    slack.channels_without_bot.add("C0AGENTS")
+    code, lines = checked()
+    assert code == 1
+    agent_lines = [ln for ln in lines if "TICKET_AGENT_CHANNEL" in ln]
+    assert agent_lines[0].startswith("PROBLEM") and "/invite @ticket-bot" in agent_lines[0]
+    assert agent_lines[1].startswith("warning") and "public channel" in agent_lines[1]
+
+    monkeypatch.setenv("TICKET_AGENT_CHANNEL", "G0AGENTS")
+    monkeypatch.setenv("TICKET_INTAKE_CHANNELS", "C0HELP,G0AGENTS")
+    code, lines = checked()
+    assert code == 0, lines
+    assert any("requesters there read the internal notes" in ln for ln in lines), lines

@@ -98,6 +98,7 @@ def make_desk(live: Harness) -> Desk:
         client,
         Executors.create().defer,
         ticket_channel=live.settings.TICKET_CHANNEL,
+        dm_window=live.settings.TICKET_DM_WINDOW,
     )
 
 

@@ -70,6 +70,32 @@ def reply(
     return event
 
 
+def edited(event: dict[str, object], text: str) -> dict[str, object]:
+    message = {**event, "text": text, "edited": {"user": event["user"], "ts": f"{time.time()}"}}
+    message.pop("channel", None)
+    return {
+        "type": "message",
+        "subtype": "message_changed",
+        "hidden": True,
+        "channel": event["channel"],
+        "ts": f"{time.time():.6f}",
+        "message": message,
+        "previous_message": {k: v for k, v in event.items() if k != "channel"},
+    }
+
+
+def deleted(event: dict[str, object]) -> dict[str, object]:
+    return {
+        "type": "message",
+        "subtype": "message_deleted",
+        "hidden": True,
+        "channel": event["channel"],
+        "ts": f"{time.time():.6f}",
+        "deleted_ts": event["ts"],
+        "previous_message": {k: v for k, v in event.items() if k != "channel"},
+    }
+
+
 def delivered_reactions(slack: FakeSlack, name: str = "white_check_mark") -> set[str]:
     return {ts for (_, ts, reaction) in set(slack.reactions) if reaction == name}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -163,6 +164,19 @@ def django_helpdesk_bot(
 
     TICKET_SYNC_INTERVAL is 60 and no poll loop runs (the harness's worker only drains
     the outbox): what comes back from the helpdesk comes through the webhooks."""
+    with django_helpdesk_bot_running(django_helpdesk, redis_url, redis_prefix, monkeypatch) as live:
+        yield live
+
+
+@contextmanager
+def django_helpdesk_bot_running(
+    django_helpdesk: DjangoHelpdesk,
+    redis_url: str,
+    redis_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+    **settings: Any,
+) -> Iterator[Harness]:
+    """`django_helpdesk_bot` with more `settings` (TICKET_AGENT_CHANNEL, …)."""
     from tests.support.harness import running_bot
 
     monkeypatch.setenv("DJANGO_HELPDESK_QUEUES", django_helpdesk.queues_setting())
@@ -173,6 +187,7 @@ def django_helpdesk_bot(
         helpdesk=backend,
         TICKET_SYNC_INTERVAL="60",
         TICKET_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        **settings,
     ) as live:
         hook = f"{live.url}/hooks/django-helpdesk/{WEBHOOK_SECRET}"
         django_helpdesk.set_webhooks(new_ticket=hook, followup=hook)

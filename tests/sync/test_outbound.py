@@ -32,7 +32,9 @@ from tests.support.harness import (
 )
 from tests.support.outbound import (
     conversations,
+    deleted,
     delivered_reactions,
+    edited,
     linked_thread,
     message_event,
     reply,
@@ -164,32 +166,6 @@ def test_the_bots_own_thread_notes_are_not_mirrored(live: Harness) -> None:
 
 
 # --- edits and deletions -----------------------------------------------------------
-
-
-def edited(event: dict[str, object], text: str) -> dict[str, object]:
-    message = {**event, "text": text, "edited": {"user": event["user"], "ts": f"{time.time()}"}}
-    message.pop("channel", None)
-    return {
-        "type": "message",
-        "subtype": "message_changed",
-        "hidden": True,
-        "channel": event["channel"],
-        "ts": f"{time.time():.6f}",
-        "message": message,
-        "previous_message": {k: v for k, v in event.items() if k != "channel"},
-    }
-
-
-def deleted(event: dict[str, object]) -> dict[str, object]:
-    return {
-        "type": "message",
-        "subtype": "message_deleted",
-        "hidden": True,
-        "channel": event["channel"],
-        "ts": f"{time.time():.6f}",
-        "deleted_ts": event["ts"],
-        "previous_message": {k: v for k, v in event.items() if k != "channel"},
-    }
 
 
 def test_edit_before_delivery_sends_the_new_text_only(idle: Harness) -> None:

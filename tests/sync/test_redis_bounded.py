@@ -9,7 +9,7 @@ from typing import Any
 import redis
 
 from bot.desk.cards import Click
-from bot.store import Store
+from bot.store import Store, ThreadRef
 from bot.store.poll import RETIRED_KEYS_TTL
 from bot.store.streams import DEAD_LETTERS_KEPT
 from bot.sync.poller import Poller
@@ -64,13 +64,15 @@ def test_one_dead_letter_note_per_thread_per_outage(redis_url: str, redis_prefix
 
 def _ticket_ttls(live: Harness, ticket_id: str) -> dict[str, int]:
     thread = thread_of(live, ticket_id)
-    keys = live.store.keys.per_ticket(ticket_id, thread)
+    announcement = live.store.agents_thread_for_ticket(ticket_id)
+    keys = live.store.keys.per_ticket(ticket_id, thread, agents=announcement)
     return {key: int(live.store.redis.ttl(key)) for key in keys}
 
 
 def test_a_retired_tickets_keys_expire_and_a_reopen_keeps_them_again(live: Harness) -> None:
     ticket_id = linked_ticket(live)
     live.store.remember_requester(ticket_id, "Ada Lovelace")
+    live.store.link_agents_thread(ticket_id, ThreadRef("GAGENTS1", "1700000000.000001"))
     live.helpdesk.set_status(int(ticket_id), 3)
     poller = make_poller(live)
     poller.poll_once()  # sees it closed
@@ -88,7 +90,8 @@ def test_a_retired_tickets_keys_expire_and_a_reopen_keeps_them_again(live: Harne
     later.owner = poller.owner
     assert later.poll_once().retired == 1
     ttls = _ticket_ttls(live, ticket_id)
-    assert len(ttls) == 6, ttls  # link both ways, requester name and id, cursor, poll state
+    # links both ways (card, announcement), requester name and id, cursor, poll state
+    assert len(ttls) == 8, ttls
     assert all(0 < ttl <= RETIRED_KEYS_TTL for ttl in ttls.values()), ttls
 
     click = Click("U1", thread_of(live, ticket_id), lambda **_: None, "1.1")

@@ -176,3 +176,22 @@ def test_intake_channels_are_channel_ids(monkeypatch: pytest.MonkeyPatch, tmp_pa
         "TICKET_INTAKE_CHANNELS is malformed: channel ids (C… or G…), comma-separated, "
         "e.g. C0123ABCD,G0456EFGH"
     ]
+
+
+def test_the_agent_channel_is_one_channel_id(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TICKET_AGENT_CHANNEL", raising=False)
+    assert load_settings(**REQUIRED).TICKET_AGENT_CHANNEL is None
+    assert load_settings(**REQUIRED, TICKET_AGENT_CHANNEL="").TICKET_AGENT_CHANNEL is None
+    assert load_settings(**REQUIRED, TICKET_AGENT_CHANNEL=" G0AGENTS ").TICKET_AGENT_CHANNEL == (
+        "G0AGENTS"
+    )
+    for wrong in ("#agents", "U0123ABCD", "C1,C2"):
+        with pytest.raises(ConfigError) as caught:
+            load_settings(**REQUIRED, TICKET_AGENT_CHANNEL=wrong)
+        assert caught.value.problems == [
+            "TICKET_AGENT_CHANNEL is malformed: a channel id (C… or G…) such as G0123456789, "
+            "best a private channel of agents"
+        ]

@@ -75,6 +75,13 @@ def contexts(text: str) -> dict[str, dict[str, Any]]:
     category = filled(Category, text)
     priorities = [filled(PriorityLevel, text), filled(PriorityLevel, text)]
     return {
+        "agent_announcement.json.j2": {
+            "ticket_id": text,
+            "subject": text,
+            "requester": text,
+            "link": PERMALINK,
+            "internal_notes": True,
+        },
         "agent_reply.json.j2": {
             "author": text,
             "chunks": [text, text],
@@ -83,6 +90,7 @@ def contexts(text: str) -> dict[str, dict[str, Any]]:
             "files": 2,
             "cut_chars": 10,
             "ticket_id": text,
+            "internal": True,
         },
         "direct_message.json.j2": {"ticket_id": text, "lines": [text, text], "link": PERMALINK},
         "help.json.j2": {"capabilities": caps, "status_words": [text, text], "unknown": text},

@@ -100,6 +100,34 @@ def test_claim_expires(store: Store) -> None:
     assert store.claim("click", ttl_seconds=0.1)
 
 
+def test_twenty_threads_adding_news_to_one_ticket_open_one_burst(store: Store) -> None:
+    barrier = threading.Barrier(20)
+
+    def add(n: int) -> bool:
+        barrier.wait()
+        return store.add_news("7", [f"line {n}"], f"burst-{n}", {"job": f"job {n}"}, 60)
+
+    with ThreadPoolExecutor(20) as pool:
+        opened = list(pool.map(add, range(20)))
+    assert opened.count(True) == 1
+    assert store.redis.xlen(store.keys.outbox()) == 1  # the job written with the claim
+    (burst,) = [f"burst-{n}" for n, did in enumerate(opened) if did]
+    assert sorted(store.take_news("7", burst)) == sorted(f"line {n}" for n in range(20))
+
+
+def test_a_burst_keeps_its_lines_for_a_retry_and_later_news_opens_the_next(store: Store) -> None:
+    assert store.add_news("7", ["one", "two"], "first", {"job": "1"}, 60)
+    assert store.take_news("7", "first") == ["one", "two"]
+
+    assert store.add_news("7", ["three"], "second", {"job": "2"}, 60)  # the first one ended
+    assert store.take_news("7", "first") == ["one", "two"]  # its retry: the same lines
+    store.news_sent("first")
+    assert store.take_news("7", "second") == ["three"]
+    assert store.take_news("7", "second") == ["three"]
+    store.news_sent("second")
+    assert store.pending_news("7") == []
+
+
 def test_every_key_is_under_the_prefix(store: Store, redis_prefix: str) -> None:
     store.cached("x", lambda: 1, ttl=10, stale_ttl=10)
     store.link_thread("7", ThreadRef("C1", "1.2"))

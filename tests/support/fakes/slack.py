@@ -104,6 +104,10 @@ class _Steering:
     failures: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     rate_limits: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     server_errors: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    #: (method, channel) -> statuses: server errors for calls to one channel only
+    channel_server_errors: dict[tuple[str, str], list[int]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
     drops: dict[str, list[bool]] = field(default_factory=lambda: defaultdict(list))
     delays: dict[str, float] = field(default_factory=dict)
 
@@ -335,11 +339,28 @@ class FakeSlack:
         with self._lock:
             self._steering.rate_limits[method].extend([retry_after] * count)
 
-    def server_error_next(self, method: str, status: int = 500, count: int = 1) -> None:
-        """The next ``count`` calls to ``method`` answer HTTP ``status`` with an HTML page,
-        as Slack's edge does when it fails; nothing is done."""
+    def server_error_next(
+        self, method: str, status: int = 500, count: int = 1, *, channel: str | None = None
+    ) -> None:
+        """The next ``count`` calls to ``method`` (given ``channel``: those naming that
+        channel) answer HTTP ``status`` with an HTML page, as Slack's edge does when it
+        fails; nothing is done."""
         with self._lock:
-            self._steering.server_errors[method].extend([status] * count)
+            if channel is None:
+                self._steering.server_errors[method].extend([status] * count)
+            else:
+                self._steering.channel_server_errors[method, channel].extend([status] * count)
+
+    def _server_error(self, method: str, args: JsonDict) -> int | None:
+        """The status of the server error steered to answer this call, if any."""
+        with self._lock:
+            for_channel = self._steering.channel_server_errors.get(
+                (method, str(args.get("channel")))
+            )
+            if for_channel:
+                return for_channel.pop(0)
+        status: int | None = self._pop(self._steering.server_errors, method)
+        return status
 
     def drop_next(self, method: str, count: int = 1) -> None:
         """The next ``count`` calls to ``method`` get their connection closed before any
@@ -1142,7 +1163,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.fake._record(method, args, headers, status=0)
             self.close_connection = True  # the socket closes with no answer written
             return
-        server_error = self.fake._pop(self.fake._steering.server_errors, method)
+        server_error = self.fake._server_error(method, args)
         if server_error is not None:
             self.fake._record(method, args, headers, status=server_error)
             self._send(server_error, SERVER_ERROR_PAGE, "text/html; charset=utf-8")
