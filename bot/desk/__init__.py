@@ -2,7 +2,8 @@
 
 One service per group — the modal (modal.py), creating tickets (create.py), the
 card and its buttons (cards.py), looking tickets up (queries.py), who may see
-and do what (access.py), the agents' channel (agents.py) — each given
+and do what (access.py), tickets made of messages (intake.py, shortcut.py) and
+their threads (threads.py), the agents' channel (agents.py) — each given
 its dependencies when it is built. Listeners parse Slack payloads and call one
 of them; the gateway does the helpdesk work; templates give everything its look;
 errors become plain sentences (explain.py).
@@ -25,6 +26,8 @@ from bot.desk.lookups import Lookups
 from bot.desk.modal import NewTicketModal
 from bot.desk.news import DEFAULT_WINDOW, RequesterNews
 from bot.desk.queries import Queries
+from bot.desk.shortcut import MessageShortcut
+from bot.desk.threads import Threads
 from bot.gateway import Capabilities, TicketGateway
 from bot.store import Store
 
@@ -41,6 +44,7 @@ class Desk:
     queries: Queries
     access: Access
     intake: Intake
+    shortcut: MessageShortcut
     agents: AgentChannel
 
     @property
@@ -69,7 +73,10 @@ def build_desk(
     access = Access(store, slack, agents)
     modal = NewTicketModal(gateway, store, slack, lookups, after_ack)
     cards = Cards(gateway, store, slack, lookups, access, RequesterNews(store, dm_window))
-    creation = Creation(gateway, store, slack, lookups, modal, cards, ticket_channel=ticket_channel)
+    threads = Threads(gateway, store, slack)
+    creation = Creation(
+        gateway, store, slack, lookups, modal, cards, threads, ticket_channel=ticket_channel
+    )
     queries = Queries(gateway, store, slack, lookups, access)
     intake = Intake(
         gateway,
@@ -77,10 +84,21 @@ def build_desk(
         slack,
         lookups,
         cards,
+        threads,
         reaction=reaction,
         channels=frozenset(intake_channels),
     )
+    shortcut = MessageShortcut(gateway, store, slack, lookups, modal, threads)
     agent_channel_service = AgentChannel(gateway, store, slack, agent_channel)
     return Desk(
-        gateway, lookups, modal, creation, cards, queries, access, intake, agent_channel_service
+        gateway,
+        lookups,
+        modal,
+        creation,
+        cards,
+        queries,
+        access,
+        intake,
+        shortcut,
+        agent_channel_service,
     )

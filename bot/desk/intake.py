@@ -18,10 +18,16 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.desk.cards import Cards, ticket_state
-from bot.desk.create import SLACK_TRANSIENT, CardNotPosted
+from bot.desk.cards import Cards
 from bot.desk.explain import explain
 from bot.desk.lookups import Lookups
+from bot.desk.threads import (
+    CardNotPosted,
+    Threads,
+    from_a_person,
+    raise_if_transient,
+    ticket_of_thread,
+)
 from bot.gateway import GatewayError, NewTicket, OutcomeUnknown, Ticket, TicketGateway
 from bot.slack.text import to_plain_text
 from bot.store import Store, ThreadRef
@@ -34,7 +40,6 @@ log = logging.getLogger(__name__)
 INTAKE_CLAIM_TTL = 90 * 24 * 3600
 CREATED_TTL = 24 * 3600
 DEFAULT_SUBJECT_CHARS = 200
-PEOPLE_SUBTYPES = {None, "file_share", "thread_broadcast"}
 #: changes to a message, which go where replies' changes go (bot/sync/replies.py)
 EDITS = {"message_changed", "message_deleted"}
 
@@ -46,6 +51,7 @@ class Intake:
     slack: WebClient
     lookups: Lookups
     cards: Cards
+    threads: Threads
     #: TICKET_REACTION: the emoji name (no colons); empty: reactions make no tickets
     reaction: str = ""
     #: TICKET_INTAKE_CHANNELS
@@ -75,10 +81,8 @@ class Intake:
     def posted(self, event: dict[str, Any]) -> None:
         """A person's new message in an intake channel: the job is in the outbox on return."""
         channel, ts, user = event.get("channel"), event.get("ts"), event.get("user")
-        if event.get("subtype") not in PEOPLE_SUBTYPES or _from_a_bot(event):
+        if not from_a_person(event) or not (channel and ts and user):
             return  # joins, edits, deletions, bots (the bot's own cards among them)
-        if not (channel and ts and user):
-            return
         self._enqueue_once(IntakeJob(channel=channel, ts=ts, author=user))
 
     def _enqueue_once(self, job: IntakeJob) -> None:
@@ -106,12 +110,10 @@ class Intake:
                 self._tell(job, f":grey_question: {explain(OutcomeUnknown('create interrupted'))}")
             return
         message = self._message(job)
-        if message is None or _from_a_bot(message) or not message.get("user"):
-            return  # gone, or a bot's: nothing to make a ticket of
-        if message.get("subtype") not in PEOPLE_SUBTYPES:
-            return  # a join, a topic change, …
+        if message is None or not from_a_person(message):
+            return  # gone, a bot's, a join, a topic change: nothing to make a ticket of
         thread = ThreadRef(job.channel, message.get("thread_ts") or job.ts)
-        if self.store.ticket_for_thread(thread) or self.store.ticket_for_agents_thread(thread):
+        if ticket_of_thread(self.store, thread):
             return  # the thread it is in belongs to a ticket already (its agents' thread too)
         try:
             ticket = self.gateway.create_ticket(self._new_ticket(job, message))
@@ -133,16 +135,12 @@ class Intake:
 
     def _new_ticket(self, job: IntakeJob, message: dict[str, Any]) -> NewTicket:
         text = to_plain_text(message.get("text") or "", lambda u: self.lookups.person(u).name)
-        limit = self.gateway.capabilities.max_subject_chars or DEFAULT_SUBJECT_CHARS
-        first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
-        subject = first_line or "Message from Slack"
-        if len(subject) > limit:
-            subject = subject[: limit - 1].rstrip() + "…"
+        subject = subject_of(text, self.gateway.capabilities.max_subject_chars)
         if job.reactor:
-            made_by = f"Ticket made in Slack by {self.lookups.person(job.reactor).name}."
+            made_by = made_in_slack_by(self.lookups.person(job.reactor).name)
         else:
             made_by = "Posted in a Slack channel that takes tickets."
-        description = f"{text}\n\n{self._permalink(job)}\n\n{made_by}"
+        description = f"{text}\n\n{self.threads.permalink(job.channel, job.ts)}\n\n{made_by}"
         caps = self.gateway.capabilities
         categories = self.lookups.categories() if caps.categories else []
         priorities = self.lookups.priorities() if caps.priorities else []
@@ -169,19 +167,11 @@ class Intake:
                 channel=job.channel, ts=job.ts, latest=job.ts, inclusive=True, limit=1
             )
         except SlackApiError as exc:
-            _raise_if_transient(exc)
+            raise_if_transient(exc)
             log.warning("message %s not readable: %s", job.key, exc.response.get("error"))
             return None
         found = [m for m in answer.get("messages") or [] if m.get("ts") == job.ts]
         return dict(found[0]) if found else None
-
-    def _permalink(self, job: IntakeJob) -> str:
-        try:
-            answer = self.slack.chat_getPermalink(channel=job.channel, message_ts=job.ts)
-        except SlackApiError as exc:
-            _raise_if_transient(exc)
-            return ""
-        return str(answer.get("permalink") or "")
 
     def _thread_of(self, job: IntakeJob) -> ThreadRef:
         message = self._message(job) or {}
@@ -189,20 +179,21 @@ class Intake:
 
     def _announce(self, ticket: Ticket, job: IntakeJob, thread: ThreadRef) -> None:
         if self.store.thread_for_ticket(ticket.id) is not None:
-            return  # posted by an attempt that stopped right after
+            # posted by an attempt that stopped right after
+            self.threads.backfill(ticket.id, made_of={"ts": job.ts})
+            return
         try:
             posted = self.slack.chat_postMessage(
                 channel=thread.channel, thread_ts=thread.ts, **self.cards.render(ticket)
             )
         except SlackApiError as exc:
-            _raise_if_transient(exc)
+            raise_if_transient(exc)
             log.warning("card of ticket %s not posted: %s", ticket.id, exc.response.get("error"))
             return
         except OSError as exc:
             raise CardNotPosted(f"Slack could not be reached ({type(exc).__name__})") from exc
         card = ThreadRef(posted["channel"], posted["ts"])
-        self.store.link_thread(ticket.id, thread, card=card)
-        self.store.start_sync(ticket.id, *ticket_state(ticket))
+        self.threads.link(ticket, thread, card, made_of={"ts": job.ts})
 
     def _tell(self, job: IntakeJob, text: str) -> None:
         if job.told is None:
@@ -213,12 +204,16 @@ class Intake:
             log.warning("could not tell %s: %s", job.told, exc.response.get("error"))
 
 
-def _from_a_bot(message: dict[str, Any]) -> bool:
-    return bool(message.get("bot_id")) or message.get("subtype") == "bot_message"
+def subject_of(text: str, limit: int | None) -> str:
+    """A ticket's subject from a message's plain text: its first line, cut to `limit`."""
+    limit = limit or DEFAULT_SUBJECT_CHARS
+    first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    subject = first_line or "Message from Slack"
+    if len(subject) > limit:
+        subject = subject[: limit - 1].rstrip() + "…"
+    return subject
 
 
-def _raise_if_transient(exc: SlackApiError) -> None:
-    data, status = exc.response.data, exc.response.status_code
-    error = str(data.get("error", "")) if isinstance(data, dict) else ""
-    if status >= 500 or error in SLACK_TRANSIENT:
-        raise CardNotPosted(f"Slack answered {status} {error}".strip()) from exc
+def made_in_slack_by(name: str) -> str:
+    """The line a ticket made of a message gets, naming who made it (not its requester)."""
+    return f"Ticket made in Slack by {name}."

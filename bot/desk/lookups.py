@@ -110,6 +110,11 @@ class Lookups:
             return Requester(name=user_id, slack_user_id=user_id)
         return Requester.model_validate(raw)
 
+    def known_name(self, user_id: str) -> str | None:
+        """A Slack user's name if the cache has it, without asking Slack."""
+        raw = self.store.peek(f"user:{user_id}")
+        return None if raw is None else Requester.model_validate(raw).name
+
     def _fetch_person(self, user_id: str) -> dict[str, str | None]:
         user = self.slack.users_info(user=user_id)["user"]
         profile = user.get("profile", {})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from bot.desk.lookups import FormLists, Lookups
 from bot.gateway import GatewayError, PriorityLevel, TicketGateway
 from bot.slack import ids
 from bot.slack.client import file_url, token_may_fetch
-from bot.slack.forms import Draft, ModalContext
+from bot.slack.forms import Draft, ModalContext, offers_message_files, read_draft
 from bot.slack.render import render
 from bot.store import Store, is_unreachable
 
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 DRAFT_TTL = 7 * 24 * 3600
 
 Respond = Any  # Bolt's respond(): text and blocks to the command's response_url
+#: finishes a prefilled draft once the modal is open (the message shortcut's permalink)
+Complete = Callable[[Draft, ModalContext], tuple[Draft, ModalContext]]
 
 
 @dataclass
@@ -43,6 +46,19 @@ class NewTicketModal:
         helpdesk) goes to `after_ack`.
         """
         draft = Draft(subject=subject[: self.gateway.capabilities.max_subject_chars or None])
+        self.open_prefilled(trigger_id, draft, context, respond)
+
+    def open_prefilled(
+        self,
+        trigger_id: str,
+        draft: Draft,
+        context: ModalContext,
+        respond: Respond,
+        complete: Complete | None = None,
+    ) -> None:
+        """`open` with a draft already written; `complete`, when given, finishes it after
+        the modal is open (what needs Slack or the helpdesk must not hold `views.open`),
+        and the form is updated with what it gives, unless the modal moved on meanwhile."""
         try:
             lists = self.lookups.form_lists(cached_only=True)
             view = self.form_view(draft, context, lists) if lists else self.loading_view(context)
@@ -60,10 +76,20 @@ class NewTicketModal:
                 response_type="ephemeral",
             )
             return
+        view_id = opened["view"]["id"]
         if lists is None:
-            view_id = opened["view"]["id"]
             self.save_draft(view_id, draft)
-            self.after_ack(lambda: self.fill_form(view_id, draft, context))
+            self.after_ack(lambda: self.fill_form(view_id, *_completed(complete, draft, context)))
+        elif complete is not None:
+            self.save_draft(view_id, draft)  # the offered files, read back at submission
+            shown = str(opened["view"].get("hash") or "")
+            self.after_ack(lambda: self._complete(view_id, shown, draft, context, complete))
+
+    def _complete(
+        self, view_id: str, shown: str, draft: Draft, context: ModalContext, complete: Complete
+    ) -> None:
+        draft, context = complete(draft, context)
+        self.update_view(view_id, self.form_view(draft, context), view_hash=shown)
 
     def _did_not_open(self, exc: SlackApiError, respond: Respond) -> None:
         error = exc.response.get("error", "unknown")
@@ -186,9 +212,16 @@ class NewTicketModal:
         raw = self.store.load_draft(view_id)
         return Draft.model_validate_json(raw) if raw else Draft()
 
-    def update_view(self, view_id: str, view: Any) -> None:
+    def read(self, view: dict[str, Any]) -> Draft:
+        """The submitted form; the message files it offered come from its kept draft."""
+        if not offers_message_files(view):
+            return read_draft(view)
+        return read_draft(view, self.load_draft(str(view["id"])).message_files)
+
+    def update_view(self, view_id: str, view: Any, view_hash: str | None = None) -> None:
+        """`view_hash`: update only the view Slack showed with it (else it moved on)."""
         try:
-            self.slack.views_update(view_id=view_id, view=view)
+            self.slack.views_update(view_id=view_id, view=view, hash=view_hash)
         except SlackApiError as exc:
             # The person closed the modal: nothing to update, and the draft is kept.
             log.info("views.update of %s failed: %s", view_id, exc.response.get("error"))
@@ -211,6 +244,12 @@ class NewTicketModal:
             WebhookClient(context.response_url).send(response_type="ephemeral", **message)
         except Exception:  # a dead response_url must not hide the modal's own message
             log.warning("could not answer through the response_url")
+
+
+def _completed(
+    complete: Complete | None, draft: Draft, context: ModalContext
+) -> tuple[Draft, ModalContext]:
+    return complete(draft, context) if complete else (draft, context)
 
 
 def _chosen_priority(priorities: list[PriorityLevel], chosen: str | None) -> PriorityLevel | None:

@@ -22,13 +22,14 @@ WEB_API_TIMEOUT = 10
 
 #: every bot scope the code needs, and why; app-manifest.yml must ask for exactly these
 SCOPES_USED = {
-    "commands": "the /ticket slash command",
+    "commands": 'the /ticket slash command and the message shortcut "Create ticket"',
     "chat:write": "ticket cards, their updates and thread notes",
     "users:read": "the requester's name (users.info)",
     "users:read.email": "the requester's email for the helpdesk",
     "files:read": "files attached in the new-ticket modal and to thread replies",
     "channels:history": "replies in ticket threads of public channels (message.channels); "
-    "the message a reaction makes a ticket of (conversations.history)",
+    "the message a reaction makes a ticket of (conversations.history); the replies already "
+    "in a thread a ticket takes over (conversations.replies)",
     "groups:history": "replies in ticket threads of private channels (message.groups)",
     "reactions:read": "a reaction with TICKET_REACTION makes a ticket of the message "
     "(reaction_added)",

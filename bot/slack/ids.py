@@ -11,6 +11,11 @@ DESCRIPTION_BLOCK, DESCRIPTION_INPUT = "description", "description_input"
 CATEGORY_BLOCK, CATEGORY_INPUT = "category", "category_input"
 PRIORITY_BLOCK, PRIORITY_INPUT = "priority", "priority_input"
 ATTACHMENT_BLOCK, ATTACHMENT_INPUT = "attachment", "attachment_input"
+#: a message shortcut's form: the message's files, ticked to attach
+MESSAGE_FILES_BLOCK, MESSAGE_FILES_INPUT = "message_files", "message_files_input"
+
+# shortcuts (app-manifest.yml features.shortcuts)
+MESSAGE_SHORTCUT = "ticket_from_message"
 
 # buttons and selects
 LOOKUP_RETRY = "lookup_retry"

@@ -31,6 +31,7 @@ from bot.desk.intake import Intake
 from bot.desk.lookups import Lookups
 from bot.gateway import FileUpload, TicketGateway
 from bot.slack.client import FileRefused, FileTooLarge, download_file, file_url, token_may_fetch
+from bot.slack.forms import SharedFile
 from bot.slack.render import render
 from bot.slack.text import to_plain_text
 from bot.store import Store, ThreadRef
@@ -44,7 +45,6 @@ from bot.sync.outbox import (
     Entry,
     IntakeJob,
     ReplyJob,
-    SharedFile,
     SyncJob,
 )
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from bot.slack.forms import Draft, ModalContext
+from bot.slack.forms import Draft, ModalContext, SharedFile
 from bot.store import Store, StreamEntry
 
 log = logging.getLogger(__name__)
@@ -21,20 +21,6 @@ log = logging.getLogger(__name__)
 #: how many earlier undelivered entries an entry's order is checked against: a backlog
 #: deeper than this is delivered without looking further back
 ORDER_LOOKBACK = 1000
-
-
-class SharedFile(BaseModel):
-    """A file attached to a Slack message: what is needed to download it later."""
-
-    id: str
-    name: str = "file"
-    size: int | None = None
-    mimetype: str | None = None
-    url_private: str | None = None
-    url_private_download: str | None = None
-
-    def download_spec(self) -> dict[str, object]:
-        return self.model_dump(exclude_none=True)
 
 
 class ThreadMessageJob(BaseModel):
@@ -59,6 +45,22 @@ class ReplyJob(ThreadMessageJob):
     user: str
     text: str = ""
     files: list[SharedFile] = Field(default_factory=list)
+
+    @classmethod
+    def of(
+        cls, ticket_id: str, channel: str, message: dict[str, Any], *, internal: bool = False
+    ) -> ReplyJob:
+        """The job for `message`, a person's reply as Slack sends it (event or history)."""
+        return cls(
+            ticket_id=ticket_id,
+            channel=channel,
+            internal=internal,
+            thread_ts=message["thread_ts"],
+            ts=message["ts"],
+            user=message["user"],
+            text=message.get("text") or "",
+            files=[SharedFile.model_validate(f) for f in message.get("files") or [] if f.get("id")],
+        )
 
 
 class EditJob(ThreadMessageJob):

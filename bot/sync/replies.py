@@ -33,7 +33,7 @@ from bot.desk.intake import Intake
 from bot.gateway import TicketGateway
 from bot.store import Store, ThreadRef
 from bot.store.keys import delete_claim, edit_claim, event_claim, message_claim, note_claim
-from bot.sync.outbox import DeleteJob, EditJob, Outbox, ReplyJob, SharedFile
+from bot.sync.outbox import DeleteJob, EditJob, Outbox, ReplyJob
 
 log = logging.getLogger(__name__)
 
@@ -99,16 +99,7 @@ class Replies:
         if not caps.conversations_out:
             self._say_once("no-conversations-out", thread, NO_CONVERSATIONS_NOTE)
             return
-        job = ReplyJob(
-            ticket_id=ticket_id,
-            channel=channel,
-            thread_ts=thread_ts,
-            ts=ts,
-            user=event["user"],
-            text=event.get("text") or "",
-            files=[SharedFile.model_validate(f) for f in event.get("files") or [] if f.get("id")],
-            internal=internal,
-        )
+        job = ReplyJob.of(ticket_id, channel, event, internal=internal)
         state = {"status": "queued", "ticket_id": ticket_id}
         if internal:
             state["internal"] = "1"  # its edits are internal notes too

@@ -12,7 +12,15 @@ import pytest
 
 from bot.slack import ids
 from tests.support.fakes.getfly import FakeGetfly
-from tests.support.flows import card_button, notes_in, open_form, submit, texts, wait_for_view
+from tests.support.flows import (
+    card_button,
+    linked_card,
+    notes_in,
+    open_form,
+    submit,
+    texts,
+    wait_for_view,
+)
 from tests.support.harness import Harness, running_bot
 from tests.support.outbound import reply, wait_until
 
@@ -40,7 +48,7 @@ def create(live: Harness) -> tuple[Any, str]:
     view = open_form(live, "Printer jam")
     response = submit(live, view, description_input=f"{HOSTILE}\nsecond line", category_input="2")
     assert response.status_code == 200
-    card = live.slack.wait_for("chat.postMessage")[0]
+    card = linked_card(live)
     fake: FakeGetfly = live.helpdesk
     [code] = fake.tickets
     return card, code

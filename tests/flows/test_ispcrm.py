@@ -11,7 +11,7 @@ import pytest
 from bot.slack import ids
 from bot.store import ThreadRef
 from tests.support.fakes.ispcrm import FakeIspcrm
-from tests.support.flows import HOSTILE, open_form, submit, texts, wait_for_view
+from tests.support.flows import HOSTILE, linked_card, open_form, submit, texts, wait_for_view
 from tests.support.harness import Harness, running_bot
 from tests.support.outbound import reply, wait_until
 
@@ -60,7 +60,7 @@ def test_new_ticket_card_list_show_and_thread(live: Harness) -> None:
         priority_input="high",
     )
     assert response.json()["response_action"] == "update"
-    card = live.slack.wait_for("chat.postMessage")[0]
+    card = linked_card(live)
     (ticket,) = fake.tickets.values()
     assert (ticket["subject_id"], ticket["priority_id"]) == (2, 3)
     assert (ticket["type_id"], ticket["status_id"], ticket["group_id"]) == (1, 1, 1)

@@ -14,7 +14,15 @@ import httpx
 import pytest
 import redis
 
-from tests.support.flows import card_button, make_poller, notes_in, open_form, submit, texts
+from tests.support.flows import (
+    card_button,
+    linked_card,
+    make_poller,
+    notes_in,
+    open_form,
+    submit,
+    texts,
+)
 from tests.support.harness import Harness, running_bot
 from tests.support.outbound import reply, wait_until
 from tests.support.server_rt import RtServer, rt_server  # noqa: F401  (the session fixture)
@@ -88,7 +96,7 @@ def test_a_ticket_round_trip_through_slack_and_rt(
         attachment_input=[file],
     )
     assert response.status_code == 200
-    card = live.slack.wait_for("chat.postMessage")[0]
+    card = linked_card(live)
     ticket_id = card_button(card, "Close")["value"]
     stored = agent.get(f"ticket/{ticket_id}").json()
     assert stored["Subject"] == "Printer jam" and stored["Priority"] == "100"
@@ -168,7 +176,7 @@ def test_assign_to_me_makes_the_clicking_agent_the_rt_owner(
     queue_id = next(q.id for q in live.gateway.list_categories() if q.name == rt_server.queue)
     view = open_form(live, "Monitor flickers")
     submit(live, view, description_input="Since this morning", category_input=queue_id)
-    card = live.slack.wait_for("chat.postMessage")[0]
+    card = linked_card(live)
     assign = card_button(card, "Assign to me")
     ticket_id = assign["value"]
 
@@ -207,7 +215,7 @@ def test_comments_go_both_ways_in_the_agents_channel_only(
         view = open_form(live, "Monitor flickers")
         answers = {"description_input": "Since Monday", "category_input": queue_id}
         assert submit(live, view, **answers).status_code == 200
-        card = live.slack.wait_for("chat.postMessage")[0]
+        card = linked_card(live)
         ticket_id = card_button(card, "Close")["value"]
         agents_thread = wait_until(
             lambda: live.store.agents_thread_for_ticket(ticket_id), what="the announcement"

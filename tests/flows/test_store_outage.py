@@ -60,6 +60,22 @@ def test_ticket_new_with_redis_down_tells_the_person_and_logs_once(
     assert bot.slack.calls_to("views.open") == []
 
 
+def test_the_message_shortcut_with_redis_down_tells_the_person_and_logs_once(
+    bot: Harness, server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    message = bot.slack.add_message("C1", "Printer jam")
+    server.kill()
+    with caplog.at_level(logging.INFO):
+        for attempt in (1, 2):
+            answer = bot.client.message_shortcut(ids.MESSAGE_SHORTCUT, message)
+            assert answer.status_code == 200
+            told = bot.slack.wait_for("response_url", count=attempt, timeout=10)[-1]
+            assert "cannot reach my store" in texts(told.args)
+    assert len(_outage_lines(caplog)) == 1, caplog.text
+    assert _tracebacks(caplog) == []
+    assert bot.slack.calls_to("views.open") == []
+
+
 def test_a_submitted_form_with_redis_down_stays_open_with_the_reason(
     bot: Harness, server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:

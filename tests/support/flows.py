@@ -57,8 +57,14 @@ def create(live: Harness, subject: str = "Printer jam", **extra: Any) -> Any:
     }
     response = submit(live, view, **answers)
     assert response.status_code == 200
+    return linked_card(live)
+
+
+def linked_card(live: Harness) -> Any:
+    """The first card posted, once it is linked to its ticket: its buttons work from then
+    on (a person cannot click in the moment between Slack's answer and the link)."""
     card = live.slack.wait_for("chat.postMessage")[0]
-    if card.status == 200 and card.response["ok"]:  # its buttons work once it is linked
+    if card.status == 200 and card.response["ok"]:
         posted = ThreadRef(card.response["channel"], card.response["ts"])
         deadline = time.monotonic() + 5
         while live.store.ticket_for_thread(posted) is None:

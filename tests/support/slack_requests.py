@@ -1,8 +1,8 @@
 """Send requests to a running app exactly as Slack does: signed, in Slack's own formats.
 
 - slash commands: ``application/x-www-form-urlencoded`` form fields;
-- interactivity (block_actions, view_submission, view_closed, block_suggestion): a form with a
-  single ``payload`` field holding JSON;
+- interactivity (block_actions, message_action, view_submission, view_closed,
+  block_suggestion): a form with a single ``payload`` field holding JSON;
 - Events API and url_verification: ``application/json``;
 - every request signed with ``X-Slack-Signature: v0=<hex HMAC-SHA256 of "v0:{ts}:{body}">``
   and ``X-Slack-Request-Timestamp``.
@@ -174,6 +174,28 @@ class SignedClient:
             payload["message"] = message or {}
             payload["state"] = {"values": {}}
             payload["response_url"] = response_url or self.response_url
+        return self.post_payload(payload)
+
+    def message_shortcut(
+        self,
+        callback_id: str,
+        message: JsonDict,
+        *,
+        user_id: str = "U1",
+        channel_id: str = "C1",
+        trigger_id: str | None = None,
+        response_url: str | None = None,
+    ) -> httpx.Response:
+        """A message shortcut used on `message` (a `message_action` payload)."""
+        payload = self._interaction("message_action", user_id, trigger_id)
+        payload.update(
+            callback_id=callback_id,
+            action_ts=_action_ts(),
+            message_ts=message.get("ts", ""),
+            message={"type": "message", **message},
+            channel={"id": channel_id, "name": _channel_name(channel_id)},
+            response_url=response_url or self.response_url,
+        )
         return self.post_payload(payload)
 
     def view_submission(

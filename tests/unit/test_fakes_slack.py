@@ -241,6 +241,33 @@ def test_conversations_replies_and_permalink(fake: FakeSlack, client: WebClient)
     assert client.conversations_info(channel="C1")["channel"]["is_member"]
 
 
+def test_conversations_replies_pages_with_cursors_and_bounds(
+    fake: FakeSlack, client: WebClient
+) -> None:
+    parent = fake.add_message("C1", "root")
+    for n in range(5):
+        fake.add_message("C1", f"reply {n}", thread_ts=parent["ts"])
+
+    pages, cursor = [], None
+    while True:
+        page = client.conversations_replies(channel="C1", ts=parent["ts"], limit=2, cursor=cursor)
+        pages.append([m["text"] for m in page["messages"]])
+        cursor = page["response_metadata"]["next_cursor"]
+        assert page["has_more"] == bool(cursor)
+        if not cursor:
+            break
+    reply_2 = fake.messages["C1"][3]["ts"]
+    bounded = client.conversations_replies(
+        channel="C1", ts=parent["ts"], oldest=reply_2, inclusive=True
+    )
+    with pytest.raises(SlackApiError) as error:
+        client.conversations_replies(channel="C1", ts=parent["ts"], cursor="bm90OmFjdXJzb3I=")
+
+    assert pages == [["root", "reply 0"], ["reply 1", "reply 2"], ["reply 3", "reply 4"]]
+    assert [m["text"] for m in bounded["messages"]] == ["reply 2", "reply 3", "reply 4"]
+    assert error.value.response["error"] == "invalid_cursor"
+
+
 def test_chat_update_and_ephemeral(client: WebClient) -> None:
     posted = client.chat_postMessage(channel="C1", text="open")
 

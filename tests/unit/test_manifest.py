@@ -35,7 +35,8 @@ SCHEMA = ROOT / "tests" / "support" / "slack" / "manifest.schema.1.0.0.json"
 IDS = {name: value for name, value in vars(ids).items() if name.isupper()}
 VIEW_IDS = {value for name, value in IDS.items() if name.endswith("_VIEW")}
 BLOCK_IDS = {value for name, value in IDS.items() if name.endswith(("_BLOCK", "_PREFIX"))}
-ACTION_IDS = set(IDS.values()) - VIEW_IDS - BLOCK_IDS
+SHORTCUT_IDS = {value for name, value in IDS.items() if name.endswith("_SHORTCUT")}
+ACTION_IDS = set(IDS.values()) - VIEW_IDS - BLOCK_IDS - SHORTCUT_IDS
 #: text inputs: the submission reads them, and Slack sends no block action for them
 READ_ON_SUBMIT = {ids.SUBJECT_INPUT, ids.DESCRIPTION_INPUT}
 
@@ -90,6 +91,14 @@ def test_commands_match(manifest: dict[str, Any], registered: Registrations) -> 
     assert in_manifest == registered.ids("command") == [COMMAND]
 
 
+def test_shortcuts_match(manifest: dict[str, Any], registered: Registrations) -> None:
+    shortcuts = manifest["features"]["shortcuts"]
+    assert {s["type"] for s in shortcuts} == {"message"}
+    in_manifest = {s["callback_id"] for s in shortcuts}
+    assert in_manifest == set(registered.ids("message_shortcut")) == SHORTCUT_IDS
+    assert registered.ids("shortcut", "global_shortcut") == []
+
+
 def test_scopes_match_what_the_code_uses(manifest: dict[str, Any]) -> None:
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == set(SCOPES_USED)
 
@@ -142,6 +151,9 @@ def test_every_registered_action_and_callback_id_is_routed(
             {"type": "button", "action_id": action_id, "block_id": "b", "value": value}
         )
         assert response.status_code == 200, action_id
+    for callback_id in registered.ids("message_shortcut"):
+        shortcut = live.client.message_shortcut(callback_id, {"ts": "1.000001", "text": "x"})
+        assert shortcut.status_code == 200, callback_id
     for callback_id in registered.ids("view_closed"):
         closed = live.client.view_closed({"id": "V1", "callback_id": callback_id, "blocks": []})
         assert closed.status_code == 200, callback_id

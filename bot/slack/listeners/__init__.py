@@ -9,7 +9,7 @@ from slack_bolt import App
 
 from bot.desk import Desk
 from bot.desk.deferred import Defer
-from bot.slack.listeners import actions, commands, events, options, views
+from bot.slack.listeners import actions, commands, events, options, shortcuts, views
 from bot.slack.listeners.events import MessageSink
 
 
@@ -19,3 +19,4 @@ def register(app: App, desk: Desk, replies: MessageSink, after_ack: Defer) -> No
     actions.register(app, desk, after_ack)
     events.register(app, desk, replies, after_ack)
     options.register(app, desk)
+    shortcuts.register(app, desk, after_ack)

@@ -97,5 +97,6 @@ def register(app: App, desk: Desk, after_ack: Defer) -> None:
     @app.action(ids.CATEGORY_INPUT)
     @app.action(ids.PRIORITY_INPUT)
     @app.action(ids.ATTACHMENT_INPUT)
+    @app.action(ids.MESSAGE_FILES_INPUT)
     def modal_input(ack: Ack) -> None:
         ack()  # inputs in a modal report changes too; the submission reads them

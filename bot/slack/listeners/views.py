@@ -8,13 +8,13 @@ from slack_bolt import Ack, App
 
 from bot.desk import Desk
 from bot.slack import ids
-from bot.slack.forms import ModalContext, read_draft
+from bot.slack.forms import ModalContext
 
 
 def register(app: App, desk: Desk) -> None:
     @app.view_submission(ids.NEW_TICKET_VIEW)
     def submit(ack: Ack, view: dict[str, Any], body: dict[str, Any]) -> None:
-        draft = read_draft(view)
+        draft = desk.modal.read(view)
         errors = desk.modal.validate(draft)
         if errors:
             ack(response_action="errors", errors=errors)

@@ -66,6 +66,8 @@ DEFAULT_SCOPES = (
 #: conversations.members: Slack's default page size and its largest
 MEMBERS_DEFAULT_LIMIT = 100
 MEMBERS_MAX_LIMIT = 1000
+#: conversations.replies: its default page size, and its largest
+REPLIES_MAX_LIMIT = 1000
 TRIGGER_ID_TTL_SECONDS = 3.0
 MAX_MESSAGE_TEXT = 40_000
 MAX_MESSAGE_BLOCKS = 50
@@ -385,11 +387,27 @@ class FakeSlack:
         return file_object
 
     def add_message(
-        self, channel: str, text: str, *, user: str = "U1", thread_ts: str | None = None
+        self,
+        channel: str,
+        text: str,
+        *,
+        user: str = "U1",
+        thread_ts: str | None = None,
+        files: list[JsonDict] | None = None,
     ) -> JsonDict:
-        """Seed a message posted by a person (for conversations.replies etc.)."""
+        """Seed a message posted by a person (for conversations.replies etc.); `files`:
+        file objects shared with it (add_file's), as Slack lists them on the message."""
         message: JsonDict = {"type": "message", "user": user, "text": text}
+        if files:
+            message.update(files=files, upload=True)
         return self._store_message(channel, message, thread_ts)
+
+    def add_user(self, user_id: str, name: str, real_name: str) -> JsonDict:
+        """A person of the workspace besides Ada (U1) and Grace (U2), for users.info."""
+        user = self._user(user_id, name, real_name, f"{name}@example.com")
+        with self._lock:
+            self.users[user_id] = user
+        return user
 
     def dm_channel(self, user_id: str) -> str:
         """The IM channel id Slack answers with when a message is posted to a user id."""
@@ -752,8 +770,12 @@ class FakeSlack:
         return {"channel": self._channel_object(channel, is_member)}
 
     def _conversations_replies(self, args: JsonDict) -> JsonDict:
+        """A thread, oldest first: its parent, then the replies (a reply's ts: that reply
+        alone); `oldest`/`latest`/`inclusive` bound it, `limit` (default and most 1000)
+        and `cursor` page it; the parent comes on the first page only."""
         channel = _required_str(args, "channel", missing_error="channel_not_found")
         ts = _required_str(args, "ts", missing_error="thread_not_found")
+        self._require_scope("groups:history" if channel[:1] == "G" else "channels:history")
         if channel in self.channels_without_bot:
             raise SlackApiError("not_in_channel")
         thread = [
@@ -763,7 +785,20 @@ class FakeSlack:
         ]
         if not thread:
             raise SlackApiError("thread_not_found")
-        return {"messages": sorted(thread, key=lambda m: m["ts"]), "has_more": False}
+        thread = _within(sorted(thread, key=lambda m: float(m["ts"])), args)
+        limit = str(args.get("limit") or REPLIES_MAX_LIMIT)
+        if not limit.isdigit() or int(limit) < 1:
+            raise SlackApiError("invalid_limit")
+        size = min(int(limit), REPLIES_MAX_LIMIT)
+        stamps = [m["ts"] for m in thread]
+        start = _cursor_position(_optional_str(args, "cursor"), "ts", stamps)
+        page, rest = thread[start : start + size], stamps[start + size :]
+        next_cursor = _cursor("ts", rest[0]) if rest else ""
+        return {
+            "messages": page,
+            "has_more": bool(rest),
+            "response_metadata": {"next_cursor": next_cursor},
+        }
 
     def _conversations_history(self, args: JsonDict) -> JsonDict:
         """Top-level messages (and broadcasts), newest first, up to `latest`."""
@@ -984,6 +1019,20 @@ def _cursor_position(cursor: str | None, kind: str, items: list[str]) -> int:
     if found_kind != kind or value not in items:
         raise SlackApiError("invalid_cursor")
     return items.index(value)
+
+
+def _within(messages: list[JsonDict], args: JsonDict) -> list[JsonDict]:
+    """`messages` between the `oldest` and `latest` args (ends in only when `inclusive`)."""
+    oldest, latest = _optional_str(args, "oldest"), _optional_str(args, "latest")
+    inclusive = str(args.get("inclusive", "")).lower() in {"1", "true"}
+
+    def inside(message: JsonDict) -> bool:
+        at = float(message["ts"])
+        if oldest is not None and not (at > float(oldest) or (inclusive and at == float(oldest))):
+            return False
+        return latest is None or at < float(latest) or (inclusive and at == float(latest))
+
+    return [m for m in messages if inside(m)]
 
 
 def _required_str(args: JsonDict, name: str, *, missing_error: str | None = None) -> str:
