@@ -92,7 +92,6 @@ def test_app_home_and_a_direct_message_when_an_agent_replies(console: Terminal) 
     assert console.wait_exit(WAIT) == 0
 
 
-@pytest.mark.skip(reason="waits for the app's message shortcut (branch `shortcut`) on main")
 def test_the_message_shortcut_opens_the_form_prefilled_and_posts_the_card_in_the_thread(
     console: Terminal,
 ) -> None:
