@@ -41,6 +41,8 @@ from tests.support.fakes.epixel import FakeEpixel
 from tests.support.fakes.sandbox import SandboxBehindProxy
 
 FAST_TIMEOUTS = Timeouts(connect=0.5, read=0.25, write=0.5, pool=0.5)
+#: for a test that sends megabytes, on a machine that may be busy: not about timeouts
+ROOMY_TIMEOUTS = Timeouts(connect=5, read=10, write=10, pool=5)
 FAST_RETRY = RetryPolicy(attempts=3, base=0.001, cap=0.005)
 
 
@@ -366,7 +368,15 @@ def test_priority_of_an_untagged_ticket_is_refused_before_sending(
     assert fake.requests_to("update/ticket") == []
 
 
-def test_add_conversation(gateway: EpixelGateway, fake: FakeEpixel) -> None:
+@pytest.fixture
+def roomy_gateway(fake: FakeEpixel) -> Iterator[EpixelGateway]:
+    gw = make_gateway(fake, timeouts=ROOMY_TIMEOUTS)
+    yield gw
+    gw.close()
+
+
+def test_add_conversation(roomy_gateway: EpixelGateway, fake: FakeEpixel) -> None:
+    gateway = roomy_gateway
     ticket_id = fake.add_ticket("Help")
     gateway.add_conversation(str(ticket_id), "Any news?")
     upload = FileUpload(filename="a.txt", content=b"x" * MAX_ATTACHMENT_BYTES)
