@@ -1,5 +1,6 @@
 """Issue 14 in `ticket-bot console`: a ticket made of a message (a reaction by its
-number, the message shortcut), App Home, direct messages, and another person (/as).
+number, the message shortcut), App Home, direct messages, another person (/as), and
+the agents' channel (#agents, TICKET_AGENT_CHANNEL).
 
 The terminal tests type at the console as a person does (tests/support/terminal.py);
 the agent writes on the sandbox helpdesk's web page, whose address the console prints.
@@ -8,7 +9,9 @@ the agent writes on the sandbox helpdesk's web page, whose address the console p
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,10 +20,10 @@ from slack_bolt import Ack, App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
-from bot.runtime.console.fake_slack import GENERAL, ConsoleSlack
+from bot.runtime.console.fake_slack import AGENTS, GENERAL, ConsoleSlack
 from bot.runtime.console.server import serve_app, serve_slack
 from bot.runtime.console.signed import SlackSide
-from tests.support.terminal import WAIT, Terminal, wait_for_page
+from tests.support.terminal import WAIT, Terminal, start_console, wait_for_page
 
 
 def _post(console: Terminal, text: str) -> str:
@@ -115,6 +118,81 @@ def test_the_message_shortcut_opens_the_form_prefilled_and_posts_the_card_in_the
     assert console.wait_exit(WAIT) == 0
 
 
+def test_each_new_ticket_is_announced_in_agents_whose_thread_stays_apart(
+    console: Terminal,
+) -> None:
+    """The sandbox speaks Epixel, which has no internal notes: a reply in the
+    announcement's thread gets the app's one note saying so, and goes nowhere else."""
+    web = console.expect(r"helpdesk web page: (http://\S+)").group(1)
+    console.expect(r"TICKET_AGENT_CHANNEL G0AGENTS")
+    console.expect(r"#general> ")
+    console.send("/ticket new Paper tray broken")
+    console.expect(r"Subject \[Paper tray broken\]: ")
+    console.send("")
+    console.expect(r"Description[^\n]*: ")
+    console.send("The tray's spring snapped")
+    console.expect(r"Category \[1-\d+")
+    console.send("1")
+    console.expect(r"Priority \[1-\d+, Enter keeps \w+\]: ")
+    console.send("")
+    console.expect(r"Attachment[^\n]*Enter to skip\): ")
+    console.send("")
+    ticket = console.expect(r"\[m\d+\] ticket-bot:\s+Ticket #(\d+) \S+ Open").group(1)
+    console.expect(rf"\[m\d+\] ticket-bot in #agents:\s+🎫 New ticket #{ticket}: Paper tray broken")
+    console.expect(r"Requested by \S+")
+    link = console.expect(r"Open the card \((\S+)\)").group(1)
+    console.send("/home")  # its list links each card: the announcement links the same
+    console.expect(rf"#{ticket} \({re.escape(link)}\)")
+
+    console.send("/channel agents")
+    console.expect(rf"You are in #agents: [^\n]*the thread of ticket #{ticket}'s announcement")
+    console.send("Toner low, I ordered more")
+    announcement_thread = rf"in the thread of ticket #{ticket}'s announcement in #agents:"
+    console.expect(rf"you {announcement_thread}\s+│ Toner low, I ordered more")
+    console.expect(rf"ticket-bot {announcement_thread}\s+│ This helpdesk has no internal notes")
+    console.send("It arrives Monday")
+    console.expect(rf"you {announcement_thread}\s+│ It arrives Monday")
+
+    console.send("/general")  # the requester's thread: a reply there reaches the helpdesk
+    console.expect(rf"You are in #general: [^\n]*the thread of ticket #{ticket} ")
+    console.send("Still broken")
+    with httpx.Client(base_url=web, timeout=10) as http:
+        wait_for_page(http, f"/tickets/{ticket}/", "Still broken")
+        assert "Toner low" not in http.get(f"/tickets/{ticket}/").text
+    console.send(f"/thread {ticket}")
+    console.send("/as")
+    requester_thread = console.expect(rf"(?s)/thread {ticket}\n(.*?)You are @").group(1)
+    assert "Still broken" in requester_thread
+    assert "Toner low" not in requester_thread and "internal notes" not in requester_thread
+
+    console.send("/agents")
+    console.send(f"/thread {ticket}")
+    console.send("/as")
+    agents_thread = console.expect(rf"(?s)#agents> /thread {ticket}\n(.*?)You are @").group(1)
+    assert "It arrives Monday" in agents_thread
+    assert agents_thread.count("This helpdesk has no internal notes, so") == 1
+    console.send("/quit")
+    assert console.wait_exit(WAIT) == 0
+
+
+def test_a_configured_agents_channel_is_the_one_the_console_announces_in(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / ".env").write_text("TICKET_AGENT_CHANNEL=G0DESKTEAM\n")
+    console = start_console(tmp_path)
+    try:
+        console.expect(r"TICKET_AGENT_CHANNEL G0DESKTEAM")
+        console.expect(r"#general> ")
+        number = _post(console, "Badge reader dead")
+        console.send(f"/react {number}")
+        ticket = console.expect(r"ticket-bot in the thread of ticket #(\d+):").group(1)
+        console.expect(rf"ticket-bot in #agents:\s+🎫 New ticket #{ticket}: Badge reader dead")
+        console.send("/quit")
+        assert console.wait_exit(WAIT) == 0
+    finally:
+        console.kill()
+
+
 # --- the console's side alone: what it sends, what its Slack keeps -------------------
 
 
@@ -203,3 +281,14 @@ def test_the_console_slack_keeps_direct_messages_history_and_reactions(
 
 def _modal() -> dict[str, Any]:
     return {"type": "modal", "title": {"type": "plain_text", "text": "New ticket"}, "blocks": []}
+
+
+def test_the_console_slack_has_a_private_agents_channel(slack: ConsoleSlack) -> None:
+    slack.add_channel(AGENTS, "agents")
+    info = slack.call("conversations.info", {"channel": AGENTS}, "xoxb-console")
+    assert info["channel"]["name"] == "agents" and info["channel"]["is_private"] is True
+    general = slack.call("conversations.info", {"channel": GENERAL}, "xoxb-console")
+    assert general["channel"]["is_private"] is False
+    assert slack.channel_named("agents") == AGENTS
+    slack.add_channel(GENERAL, "agents")  # a configured channel it has keeps its name
+    assert slack.channels[GENERAL] == "general"

@@ -42,6 +42,7 @@ def banner(session: Session) -> list[str]:
         lines.append(f"  helpdesk web page: {session.helpdesk.web_url}")
     lines += [
         f"  the bot's log: {session.log_path}",
+        f"  new tickets are announced in #agents (TICKET_AGENT_CHANNEL {session.agent_channel})",
         f"You are @{user} in #general. Try /ticket new Printer jam; /help lists the rest.",
     ]
     return lines

@@ -2,8 +2,9 @@
 
 A message gets a number when it is first shown (`[m3]`, so that `/react 3` or
 `/shortcut 3` can name it); a button or select gets `[1]`, `[2]`… on the last card,
-message, modal or App Home shown. Runs on the fake Slack's server threads; the
-prompt keeps working meanwhile."""
+message, modal or App Home shown. A ticket's thread is its card's, or in the agents'
+channel its announcement's; each channel has its current one, where typed lines go.
+Runs on the fake Slack's server threads; the prompt keeps working meanwhile."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from bot.runtime.console.screen import Screen
 
 JsonDict = dict[str, Any]
 CARD_TEXT = re.compile(r"^Ticket #(\d+):")
+#: bot/slack/templates/agent_announcement.json.j2's text
+ANNOUNCEMENT_TEXT = re.compile(r"^New ticket #(\d+):")
 THREAD = "    │ "
 ONLY_YOU = "  ┊ "
 DIRECT = "  ✉ "
@@ -31,10 +34,12 @@ class Display:
         self.blocks = BlockRenderer(self.name_of, style)
         self.me = ""  # the user id of whoever is at the console now
         self.controls: dict[int, Control] = {}
-        self.cards: dict[str, str] = {}  # ticket id -> the ts of the thread its card is in
+        #: (channel, ts) of a thread that is a ticket's (its card's or announcement's) -> its id
+        self.thread_tickets: dict[tuple[str, str], str] = {}
+        self.announcements: set[tuple[str, str]] = set()  # (channel, ts) of announcements
         self.numbered: dict[int, tuple[str, str]] = {}  # [mN] -> (channel, ts)
         self._numbers: dict[tuple[str, str], int] = {}
-        self.current: str | None = None  # the ticket whose thread a typed line goes to
+        self.current: dict[str, str] = {}  # channel -> the ticket whose thread typed lines go to
         self.modal_id: str | None = None
         self.filling = threading.Event()  # the main thread is showing the modal itself
         self.responses = 0
@@ -59,7 +64,7 @@ class Display:
         if change.kind in ("message", "update") and change.channel in self.slack.ims:
             return self._direct_lines(change.channel, change.message, change.kind == "update")
         if change.kind in ("message", "update"):
-            return self._message_lines(change.message, change.kind == "update")
+            return self._message_lines(change.channel, change.message, change.kind == "update")
         if change.kind in ("ephemeral", "response"):
             self.responses += 1
             return self.only_you(change.message)
@@ -73,34 +78,67 @@ class Display:
             return [self.style.alert(f"⚠ {change.detail}")]
         return []
 
-    def _message_lines(self, message: JsonDict, updated: bool) -> list[str]:
+    def _message_lines(self, channel: str, message: JsonDict, updated: bool) -> list[str]:
         thread_ts = message.get("thread_ts")
         if thread_ts and thread_ts != message["ts"]:
-            return self._thread_lines(message, thread_ts, updated)
-        ticket = self._card_ticket(message)
-        if ticket and not updated:
-            self.cards[ticket] = message["ts"]
-            self.current = ticket
-        rendering = self._numbered(message, {"kind": "message", "message": message})
-        head = f"{self._head(GENERAL, message)}{' (updated the card)' if updated else ''}:"
+            return self._thread_lines(channel, message, thread_ts, updated)
+        card = self._card_ticket(message)
+        announced = _bot_text_match(ANNOUNCEMENT_TEXT, message)
+        if (card or announced) and not updated:
+            self._enter(channel, message["ts"], str(card or announced), bool(announced))
+        where = {"kind": "message", "message": message, "channel": channel}
+        rendering = self._numbered(message, where)
+        head = f"{self._head(channel, message)}{self._in(channel)}"
+        head += " (updated the card):" if updated else ":"
         lines = [self.style.bold(head), *(f"  {line}" for line in rendering.lines)]
-        if ticket and not updated:
-            lines.append(self.style.dim(f"  (reply in its thread: type a line; /thread {ticket})"))
+        if card and not updated:
+            lines.append(self.style.dim(f"  (reply in its thread: type a line; /thread {card})"))
+        if announced and not updated:
+            there = f"in #{self.name_of(channel)} type a line, or /thread {announced}"
+            lines.append(self.style.dim(f"  (its thread is for internal notes: {there})"))
         return lines
 
-    def _thread_lines(self, message: JsonDict, thread_ts: str, updated: bool) -> list[str]:
+    def _thread_lines(
+        self, channel: str, message: JsonDict, thread_ts: str, updated: bool
+    ) -> list[str]:
         """A reply in a thread; a card posted there (a ticket made of the thread's first
         message) gets its buttons numbered, and typed lines go to that thread."""
         card = self._card_ticket(message)
         if card and not updated:
-            self.cards[card] = thread_ts
-            self.current = card
-        ticket = next((t for t, ts in self.cards.items() if ts == thread_ts), "?")
-        where = {"kind": "message", "message": message}
+            self._enter(channel, thread_ts, card, announcement=False)
+        where = {"kind": "message", "message": message, "channel": channel}
         rendering = self._numbered(message, where) if card else self.blocks.message(message)
-        head = f"{self._head(GENERAL, message)} in the thread of ticket #{ticket}"
+        head = f"{self._head(channel, message)} in the thread of "
+        head += f"{self.thread_name(channel, thread_ts)}{self._in(channel)}"
         head += " (updated the card):" if updated else ":"
         return [THREAD + self.style.bold(head), *(THREAD + line for line in rendering.lines)]
+
+    def _enter(self, channel: str, ts: str, ticket: str, announcement: bool) -> None:
+        """A ticket's thread begins at `ts`: typed lines in `channel` go there from now on."""
+        self.thread_tickets[(channel, ts)] = ticket
+        if announcement:
+            self.announcements.add((channel, ts))
+        self.current[channel] = ticket
+
+    def thread_name(self, channel: str, ts: str) -> str:
+        """`ticket #3`, or `ticket #3's announcement`: whose thread starts at `ts`."""
+        ticket = self.thread_tickets.get((channel, ts), "?")
+        announced = (channel, ts) in self.announcements
+        return f"ticket #{ticket}'s announcement" if announced else f"ticket #{ticket}"
+
+    def threads_in(self, channel: str) -> dict[str, str]:
+        """Ticket id -> the ts of its thread in `channel` (the latest, should it have two)."""
+        with self._lock:
+            return {t: ts for (c, ts), t in self.thread_tickets.items() if c == channel}
+
+    def thread_here(self, channel: str) -> str | None:
+        """The ts of the thread where a line typed in `channel` goes; None: the channel."""
+        ticket = self.current.get(channel)
+        return self.threads_in(channel).get(ticket) if ticket else None
+
+    def _in(self, channel: str) -> str:
+        """Where a message is, unless it is in #general, where the console starts."""
+        return "" if channel == GENERAL else f" in #{self.name_of(channel)}"
 
     def _direct_lines(self, channel: str, message: JsonDict, updated: bool) -> list[str]:
         """A message in the bot's IM with a person: its Messages tab in Slack."""
@@ -201,17 +239,24 @@ class Display:
 
     @staticmethod
     def _card_ticket(message: JsonDict) -> str | None:
-        match = CARD_TEXT.match(str(message.get("text", "")))
-        return match.group(1) if match and message.get("bot_id") else None
+        return _bot_text_match(CARD_TEXT, message)
 
-    def thread_lines(self, ticket: str) -> list[str]:
-        """A card as it is now, and its whole thread (for /thread)."""
-        ts = self.cards[ticket]
+    def thread_lines(self, channel: str, ticket: str) -> list[str]:
+        """A card or announcement as it is now, and its whole thread (for /thread)."""
+        ts = self.threads_in(channel)[ticket]
         with self._lock:
-            messages = self.slack.thread_of(GENERAL, ts)
+            messages = self.slack.thread_of(channel, ts)
             lines: list[str] = []
             for message in messages:
-                lines += self._message_lines(message, False) if message["ts"] == ts else []
-                if message["ts"] != ts:
-                    lines += self._thread_lines(message, ts, False)
+                if message["ts"] == ts:
+                    lines += self._message_lines(channel, message, False)
+                else:
+                    lines += self._thread_lines(channel, message, ts, False)
+            self.current[channel] = ticket
             return lines
+
+
+def _bot_text_match(pattern: re.Pattern[str], message: JsonDict) -> str | None:
+    """The ticket id in a message of the bot's whose text matches `pattern`."""
+    match = pattern.match(str(message.get("text", "")))
+    return match.group(1) if match and message.get("bot_id") else None

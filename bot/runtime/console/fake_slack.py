@@ -29,7 +29,9 @@ TEAM = "T0CONSOLE"
 BOT_USER = "U0BOT"
 BOT_ID = "B0BOT"
 APP_ID = "A0CONSOLE"
-GENERAL = "C0GENERAL"  # the console's one channel
+GENERAL = "C0GENERAL"  # where the console starts
+#: the agents' channel (TICKET_AGENT_CHANNEL) unless one is configured: private, as advised
+AGENTS = "G0AGENTS"
 METHODS = frozenset(
     {
         "auth.test",
@@ -134,6 +136,15 @@ class ConsoleSlack:
         message = self._add_reaction(channel, ts, user, name)
         self._emit(Change("reaction", channel=channel, message=message, detail=name, user=user))
         return message
+
+    def add_channel(self, channel: str, name: str) -> None:
+        """A channel the bot is in; one the console's Slack has already keeps its name."""
+        with self._lock:
+            self.channels.setdefault(channel, name)
+
+    def channel_named(self, name: str) -> str | None:
+        with self._lock:
+            return next((c for c, known in self.channels.items() if known == name), None)
 
     def user_named(self, name: str) -> str | None:
         with self._lock:
@@ -337,8 +348,8 @@ class ConsoleSlack:
         channel = self._channel(args)
         if channel in self.ims:
             return {"channel": {"id": channel, "is_im": True, "user": self.ims[channel]}}
-        name = self.channels[channel]
-        return {"channel": {"id": channel, "name": name, "is_channel": True, "is_member": True}}
+        about = {"id": channel, "name": self.channels[channel], "is_channel": True}
+        return {"channel": {**about, "is_private": is_private(channel), "is_member": True}}
 
     def _conversations_history(self, args: JsonDict) -> JsonDict:
         """Top-level messages (and broadcasts), newest first, up to `latest`."""
@@ -526,6 +537,11 @@ def _with_ids(blocks: list[JsonDict]) -> list[JsonDict]:
             if isinstance(element, dict) and element.get("type") not in {None, "image"}:
                 element.setdefault("action_id", secrets.token_hex(3))
     return list(filled)
+
+
+def is_private(channel: str) -> bool:
+    """A private channel's id begins with G (those made before 2021; enough here)."""
+    return channel.startswith("G")
 
 
 def _user(user_id: str, name: str) -> JsonDict:

@@ -1,7 +1,7 @@
 """The prompt: `/ticket …` as a slash command, a number presses a button, any other
 line is a reply in the current ticket's thread (a signed `message` event); `/react`,
-`/shortcut`, `/home` and `/as` do what a person does with a message, the Home tab
-and another account in Slack."""
+`/shortcut`, `/home`, `/as` and `/channel` do what a person does with a message, the
+Home tab, another account and another channel (#agents, TICKET_AGENT_CHANNEL) in Slack."""
 
 from __future__ import annotations
 
@@ -27,14 +27,17 @@ SHORTCUT = "ticket_from_message"
 HELP = [
     "/ticket new <subject>   open the new-ticket form (also: /ticket list, show <id>, help)",
     "<number>                press that button or select of the last card, message or home shown",
-    "<any other line>        reply in the current ticket's thread (in #general before any card)",
-    "/post <text>            post a message in #general itself, not in a thread",
+    "<any other line>        reply in the current ticket's thread (in the channel before any)",
+    "/post <text>            post a message in the channel itself, not in a thread",
     "/react <m> [emoji]      react to message [m<m>] (default :{reaction}:, which makes a ticket)",
     "/shortcut <m>           the message shortcut 'Create ticket' on message [m<m>]",
     "/home                   open the bot's Home tab: your tickets, the direct-message setting",
     "/dms                    the bot's direct messages to you (they also show as they arrive)",
     "/as <name>              be another person from now on (/as alone: who you are)",
     "/thread <id>            show ticket <id>'s card and thread, and reply there from now on",
+    "/channel <name>         go to #general or #agents, where each new ticket is announced",
+    "                        (/agents, /general); in #agents /thread <id> is the announcement's",
+    "                        thread: replies there are for agents, never for the requester",
     "/modal                  fill the open form again (after an error or 'Edit and try again')",
     "/quit                   stop (Ctrl-D too)",
 ]
@@ -107,6 +110,9 @@ class Console:
             "/home": lambda rest: self.home(),
             "/dms": lambda rest: self.direct_messages(),
             "/as": self.act_as,
+            "/channel": self.go_to,
+            "/agents": lambda rest: self.go_to("agents"),
+            "/general": lambda rest: self.go_to("general"),
         }
 
     # --- slash command and modal --------------------------------------------------
@@ -193,7 +199,9 @@ class Console:
             view = self.slack.view_by_id(str(where.get("view_id"))) or {}
             ack = self.side.view_action(action, view)
         else:
-            ack = self.side.message_action(action, where["message"], bool(where.get("ephemeral")))
+            ack = self.side.message_action(
+                action, where["message"], bool(where.get("ephemeral")), where.get("channel")
+            )
         if ack and (ack.get("text") or ack.get("blocks")):
             self.screen.say(self.display.only_you(ack))
 
@@ -314,8 +322,7 @@ class Console:
     # --- threads ----------------------------------------------------------------------
 
     def reply(self, text: str) -> None:
-        ticket = self.display.current
-        thread_ts = self.display.cards.get(ticket) if ticket else None
+        thread_ts = self.display.thread_here(self.side.channel)
         if thread_ts is None:
             self.screen.say(
                 ["(no ticket thread yet: this goes to the channel; /react makes a ticket of it)"]
@@ -330,12 +337,31 @@ class Console:
         self.side.message_event(message)
 
     def switch(self, ticket: str) -> None:
-        if ticket not in self.display.cards:
-            known = ", ".join(f"#{t}" for t in self.display.cards) or "none yet"
-            self.screen.say([f"No card for ticket #{ticket} in this channel (cards: {known})."])
+        channel = self.side.channel
+        threads = self.display.threads_in(channel)
+        if ticket not in threads:
+            known = ", ".join(f"#{t}" for t in threads) or "none yet"
+            where = f"#{self.slack.channels[channel]}"
+            self.screen.say([f"No thread of ticket #{ticket} in {where} (tickets: {known})."])
             return
-        self.display.current = ticket
-        self.screen.say(self.display.thread_lines(ticket))
+        self.screen.say(self.display.thread_lines(channel, ticket))
+
+    def go_to(self, name: str) -> None:
+        """Another channel of the console's Slack: lines typed go there from now on."""
+        name = name.strip().lstrip("#")
+        channel = self.slack.channel_named(name) if name else None
+        if channel is None:
+            known = ", ".join(f"#{n}" for n in self.slack.channels.values())
+            self.screen.say([f"Usage: /channel <name>, one of {known}."])
+            return
+        self.side.channel = channel
+        thread_ts = self.display.thread_here(channel)
+        goes = (
+            f"the thread of {self.display.thread_name(channel, thread_ts)} (/thread <id> switches)"
+            if thread_ts
+            else "the channel itself until a ticket's thread begins here"
+        )
+        self.screen.say([f"You are in #{name}: a line you type goes to {goes}."])
 
 
 def _has_inputs(view: JsonDict) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.runtime.backends import build_gateway, embedded_sandbox
-from bot.runtime.console.fake_slack import GENERAL, ConsoleSlack
+from bot.runtime.console.fake_slack import AGENTS, GENERAL, ConsoleSlack
 from bot.runtime.console.server import serve_app, serve_slack
 from bot.runtime.console.signed import SlackSide
 from bot.runtime.executors import Executors
@@ -34,11 +34,12 @@ SYNC_INTERVAL = 2
 DM_WINDOW = 5
 
 
-class _HelpdeskProbe(BaseSettings):
-    """Only whether a helpdesk is configured (environment or .env)."""
+class _UserProbe(BaseSettings):
+    """Only whether a helpdesk and an agents' channel are configured (environment or .env)."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
     TICKET_API_URL: str | None = None
+    TICKET_AGENT_CHANNEL: str | None = None
 
 
 @dataclass
@@ -51,7 +52,7 @@ class Helpdesk:
 
 def open_helpdesk() -> Helpdesk:
     """The configured helpdesk, or an embedded sandbox when TICKET_API_URL is unset."""
-    if _HelpdeskProbe().TICKET_API_URL:
+    if _UserProbe().TICKET_API_URL:
         return Helpdesk({}, "the helpdesk configured by TICKET_API_URL")
     try:
         from bot.sandbox import Sandbox
@@ -79,6 +80,7 @@ class Session:
     helpdesk: Helpdesk
     log_path: Path
     reaction: str  # TICKET_REACTION
+    agent_channel: str  # TICKET_AGENT_CHANNEL: the configured one, else the console's #agents
     _closers: list[Any] = field(default_factory=list)
 
     def close(self) -> None:
@@ -98,6 +100,7 @@ def start_session() -> Session:
     secret = secrets.token_hex(16)
     try:
         settings = console_settings(slack, secret, helpdesk)
+        slack.add_channel(str(settings.TICKET_AGENT_CHANNEL), "agents")  # the bot is in it
         log_path = _log_to_file(settings)
         runtime = _runtime(settings)
     except BaseException:
@@ -114,7 +117,8 @@ def start_session() -> Session:
         CONSOLE_USER,
         GENERAL,
     )
-    session = Session(slack, side, helpdesk, log_path, settings.TICKET_REACTION)
+    agents = str(settings.TICKET_AGENT_CHANNEL)
+    session = Session(slack, side, helpdesk, log_path, settings.TICKET_REACTION, agents)
     session._closers += [slack_server.shutdown, helpdesk.stop or (lambda: None)]
     session._closers += [app_server.shutdown, runtime.close, lambda: worker.stop(5), side.close]
     return session
@@ -132,7 +136,7 @@ def _runtime(settings: Settings) -> Runtime:
 def console_settings(slack: ConsoleSlack, secret: str, helpdesk: Helpdesk) -> Settings:
     """The bot's settings with Slack pointed at the console: dummy token, a console-only
     signing secret, the embedded store (never a production Redis), quick polling and
-    direct messages."""
+    direct messages, and an agents' channel (the configured one, else the console's)."""
     return load_settings(
         SLACK_BOT_TOKEN=CONSOLE_BOT_TOKEN,
         SLACK_SIGNING_SECRET=secret,
@@ -143,6 +147,7 @@ def console_settings(slack: ConsoleSlack, secret: str, helpdesk: Helpdesk) -> Se
         TICKET_AGENTS=CONSOLE_USER,  # the one person at the console tries everything
         TICKET_SYNC_INTERVAL=SYNC_INTERVAL,
         TICKET_DM_WINDOW=DM_WINDOW,
+        TICKET_AGENT_CHANNEL=_UserProbe().TICKET_AGENT_CHANNEL or AGENTS,
         **helpdesk.settings,
     )
 

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
-from bot.runtime.console.fake_slack import APP_ID, BOT_USER, TEAM, ConsoleSlack
+from bot.runtime.console.fake_slack import APP_ID, BOT_USER, TEAM, ConsoleSlack, is_private
 
 JsonDict = dict[str, Any]
 #: Slack gives up on an answer after 3 s; the console is more patient with a loaded machine
@@ -98,19 +98,21 @@ class SlackSide:
         )
 
     def message_action(
-        self, action: JsonDict, message: JsonDict, ephemeral: bool
+        self, action: JsonDict, message: JsonDict, ephemeral: bool, channel: str | None = None
     ) -> JsonDict | None:
+        """A button or select pressed on `message` in `channel` (default: this person's)."""
+        channel = channel or self.channel
         container = {
             "type": "message",
             "message_ts": message.get("ts", ""),
-            "channel_id": self.channel,
+            "channel_id": channel,
             "is_ephemeral": ephemeral,
         }
         return self._interaction(
             "block_actions",
             actions=[{**action, "action_ts": f"{time.time():.6f}"}],
             container=container,
-            channel={"id": self.channel, "name": self.slack.channels.get(self.channel)},
+            channel={"id": channel, "name": self.slack.channels.get(channel)},
             message=message,
             state={"values": {}},
             response_url=self.slack.response_url(),
@@ -157,7 +159,7 @@ class SlackSide:
         event = {
             **message,
             "channel": self.channel,
-            "channel_type": "channel",
+            "channel_type": "group" if is_private(self.channel) else "channel",
             "event_ts": message["ts"],
             "client_msg_id": str(uuid.uuid4()),
         }
