@@ -282,18 +282,19 @@ class Queries:
         return [{**row, "link": self._cached_permalink(row["id"])} for row in rows]
 
     def _cached_permalink(self, ticket_id: str) -> str | None:
-        """The card's permalink; it never changes, so Slack is asked once a month."""
-        thread = self.store.thread_for_ticket(ticket_id)
-        if thread is None:
+        """The card's permalink (inside its thread, for a ticket made of a message); it
+        never changes, so Slack is asked once a month."""
+        card = self.store.card_for_ticket(ticket_id)
+        if card is None:
             return None
 
         def load() -> Any:
-            answer = self.slack.chat_getPermalink(channel=thread.channel, message_ts=thread.ts)
+            answer = self.slack.chat_getPermalink(channel=card.channel, message_ts=card.ts)
             return str(answer["permalink"])
 
         try:
             value = self.store.cached(
-                f"permalink:{ticket_id}", load, ttl=PERMALINK_TTL, stale_ttl=PERMALINK_TTL
+                f"card-permalink:{ticket_id}", load, ttl=PERMALINK_TTL, stale_ttl=PERMALINK_TTL
             )
         except (SlackApiError, OSError):
             return None  # not cached: asked again next time

@@ -64,6 +64,19 @@ def test_a_reaction_makes_one_ticket_with_its_card_in_the_message_thread(live: H
     assert live.store.card_for_ticket(str(ticket_id)) == ThreadRef(CHANNEL, card.response["ts"])
 
 
+def test_app_home_links_the_card_inside_the_messages_thread(live: Harness) -> None:
+    message = live.slack.add_message(CHANNEL, "Printer jams")
+    assert live.client.event(reaction(message)).status_code == 200
+    [card] = live.slack.wait_for("chat.postMessage")
+    [ticket_id] = live.helpdesk.tickets
+    wait_until(lambda: live.store.card_for_ticket(str(ticket_id)), what="the card linked")
+
+    live.client.event({"type": "app_home_opened", "user": "U1", "tab": "home"})
+    home = texts(live.slack.wait_for("views.publish")[0].args["view"])
+    card_link = f"/archives/{CHANNEL}/p{card.response['ts'].replace('.', '')}"
+    assert f"{card_link}?thread_ts={message['ts']}" in home
+
+
 def test_simultaneous_reactions_and_a_redelivery_make_one_ticket(quiet: Harness) -> None:
     message = quiet.slack.add_message(CHANNEL, "VPN is down")
     first = quiet.client.event_envelope(reaction(message, user="U2"))
