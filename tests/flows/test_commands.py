@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
+from bot.runtime import logs
 from bot.slack import ids
 from bot.slack.forms import ModalContext
 from tests.support.flows import texts
@@ -107,6 +112,32 @@ def test_a_warm_form_shows_the_lists_the_cache_holds_now(live: Harness) -> None:
     warm = live.slack.wait_for("views.open", count=4)[3].args["view"]
     assert warm["callback_id"] == ids.NEW_TICKET_VIEW
     assert "Facilities" in texts(warm)
+
+
+def test_a_line_logged_for_a_command_names_its_trigger(live: Harness) -> None:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    written = io.StringIO()
+    logs.configure("INFO", [], "json", stream=written)
+    try:
+        live.slack.fail_next("views.open", "expired_trigger_id")
+        live.client.command("new", trigger_id="trig.named")
+        deadline = time.monotonic() + 5
+        while "views.open failed" not in written.getvalue():  # logged on the modal thread
+            assert time.monotonic() < deadline, "nothing logged"
+            time.sleep(0.02)
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+    [failed] = [
+        line
+        for line in map(json.loads, written.getvalue().splitlines())
+        if "views.open failed" in line["message"]
+    ]
+    assert failed.get("slack_request_id") == "trig.named", failed
 
 
 def test_the_ack_does_not_wait_for_slack_to_open_the_modal(live: Harness) -> None:
