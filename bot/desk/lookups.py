@@ -34,6 +34,10 @@ class Lookups:
         self.gateway = gateway
         self.store = store
         self.slack = slack
+        #: the form's lists last read from the cache, and what they were read from: while
+        #: the cache holds the same values, the same FormLists (so the form rendered from
+        #: it can be reused, see NewTicketModal)
+        self._last_form_lists: tuple[list[JsonValue], FormLists] | None = None
 
     def form_lists(self, *, cached_only: bool = False) -> FormLists | None:
         """What the new-ticket form offers; None when `cached_only` and not all cached."""
@@ -53,11 +57,16 @@ class Lookups:
         values = self.store.cached_only(loaders, ttl=LIST_TTL, stale_ttl=LIST_STALE)
         if values is None:
             return None
+        last = self._last_form_lists
+        if last is not None and last[0] == values:
+            return last[1]
         found = dict(zip(loaders, values, strict=True))
-        return FormLists(
+        lists = FormLists(
             [Category.model_validate(c) for c in found.get("categories", [])],
             [PriorityLevel.model_validate(p) for p in found.get(PRIORITIES, [])],
         )
+        self._last_form_lists = (values, lists)
+        return lists
 
     def categories(self) -> list[Category]:
         if not self.gateway.capabilities.categories:

@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
-from urllib.parse import parse_qs
+from urllib.parse import unquote_plus
 
 from prometheus_client import CollectorRegistry
 
@@ -98,9 +98,24 @@ def _classify(environ: dict[str, Any]) -> Classified:
         text = body.decode()
         if str(environ.get("CONTENT_TYPE", "")).startswith("application/json"):
             return _event(json.loads(text))
-        return _form(parse_qs(text))
+        return _form(_fields(text, FORM_FIELDS))
     except (UnicodeDecodeError, ValueError, TypeError, AttributeError):
         return UNKNOWN
+
+
+#: the fields of a form body that say what the request is
+FORM_FIELDS = frozenset({"command", "payload", "ssl_check", "trigger_id"})
+
+
+def _fields(text: str, names: frozenset[str]) -> dict[str, list[str]]:
+    """parse_qs(text) for `names` only: a command's other dozen fields are not decoded
+    here (Bolt decodes them all once more)."""
+    found: dict[str, list[str]] = {}
+    for pair in text.split("&"):
+        name, _, value = pair.partition("=")
+        if value and unquote_plus(name) in names:
+            found.setdefault(unquote_plus(name), []).append(unquote_plus(value))
+    return found
 
 
 def _form(fields: dict[str, list[str]]) -> Classified:

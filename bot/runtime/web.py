@@ -25,6 +25,7 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from slack_bolt.request import BoltRequest
 
+from bot.log_context import log_ids
 from bot.runtime.health import HealthProbe
 from bot.sync.webhooks import MAX_BODY, WebhookReceiver
 
@@ -97,7 +98,8 @@ class WebApp:
             log.warning("ignored a signed Slack request Bolt cannot read: %s", _describe(exc))
             return _plain(start_response, HTTPStatus.OK, "")
         try:
-            answer = self.app.dispatch(request)
+            with log_ids(slack_request_id=_request_id(request.body)):
+                answer = self.app.dispatch(request)
         except Exception as exc:  # Bolt's own handling fails on some shapes (workflow checks)
             log.warning("ignored a signed Slack request Bolt cannot handle: %s", _describe(exc))
             return _plain(start_response, HTTPStatus.OK, "")
@@ -131,6 +133,14 @@ class WebApp:
         expected = "v0=" + hmac.new(self.signing_secret, base, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected.encode(), signature.encode(errors="replace")):
             raise Refused(HTTPStatus.UNAUTHORIZED, "wrong Slack signature")
+
+
+def _request_id(body: dict[str, Any]) -> str | None:
+    """What every line logged for a request (and for the work it hands on) names it by.
+    Bound around Bolt's dispatch, not in a Bolt middleware: Bolt runs the listeners once
+    its middleware chain has returned."""
+    request_id = body.get("event_id") or body.get("trigger_id")
+    return str(request_id) if request_id else None
 
 
 def _is_ssl_check(body: bytes) -> bool:

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 
 from bot.desk import Desk
 from bot.desk.deferred import Defer
-from bot.log_context import log_ids
 from bot.slack import listeners
 from bot.slack.errors import answer_failures
 from bot.slack.listeners.events import MessageSink
@@ -52,13 +49,5 @@ def build_app(
         raise_error_for_unhandled_request=True,
     )
     answer_failures(app, outage)
-    app.use(_with_request_ids)
     listeners.register(app, desk, replies, after_ack)
     return app
-
-
-def _with_request_ids(body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse:
-    """Every line logged for this request (and for the work it hands on) names it."""
-    request_id = body.get("event_id") or body.get("trigger_id")
-    with log_ids(slack_request_id=str(request_id) if request_id else None):
-        return next()

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
+from bot.runtime import logs
 from bot.slack import ids
+from bot.slack.forms import ModalContext
 from tests.support.flows import texts
 from tests.support.harness import Harness
 from tests.support.slack_requests import SignedClient
@@ -70,6 +76,68 @@ def test_warm_new_opens_the_form_directly(live: Harness) -> None:
     assert opened.args["view"]["callback_id"] == "ticket_new"
     assert len(live.slack.calls_to("views.update")) == 1
     assert len(live.helpdesk.requests_to("category-list")) == 1
+
+
+def subject_of(view: dict[str, Any]) -> Any:
+    block = next(b for b in view["blocks"] if b.get("block_id") == ids.SUBJECT_BLOCK)
+    return block["element"].get("initial_value")
+
+
+def test_a_warm_form_is_the_cold_form_of_the_same_command(live: Harness) -> None:
+    """The warm form is rendered once for the cached lists, then each command's subject and
+    channel are put in: it must be what a loading view is filled with for that command."""
+    live.client.command("new Printer jam", channel_id="C7")
+    filled = live.slack.wait_for("views.update")[0].args["view"]
+    live.client.command("new Printer jam", channel_id="C7")
+    live.client.command("new", channel_id="C8")
+    live.client.command('new "quoted" \\ \u00e9 & <b>', channel_id="C9")
+    first, plain, odd = (c.args["view"] for c in live.slack.wait_for("views.open", count=4)[1:])
+    assert first == filled
+    assert subject_of(plain) is None
+    assert ModalContext.load(plain["private_metadata"]).channel == "C8"
+    assert subject_of(odd) == '"quoted" \\ \u00e9 & <b>'
+    assert ModalContext.load(odd["private_metadata"]).channel == "C9"
+
+
+def test_a_warm_form_shows_the_lists_the_cache_holds_now(live: Harness) -> None:
+    live.client.command("new")
+    live.slack.wait_for("views.update")
+    live.client.command("new")
+    live.slack.wait_for("views.open", count=2)
+    live.helpdesk.categories.append({"id": 4, "category": "Facilities", "description": ""})
+    live.store.redis.delete(live.store.keys.cache("categories"))  # as when it expires
+    live.client.command("new")  # cold again: loads the new list
+    live.slack.wait_for("views.update", count=2)
+    live.client.command("new")
+    warm = live.slack.wait_for("views.open", count=4)[3].args["view"]
+    assert warm["callback_id"] == ids.NEW_TICKET_VIEW
+    assert "Facilities" in texts(warm)
+
+
+def test_a_line_logged_for_a_command_names_its_trigger(live: Harness) -> None:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    written = io.StringIO()
+    logs.configure("INFO", [], "json", stream=written)
+    try:
+        live.slack.fail_next("views.open", "expired_trigger_id")
+        live.client.command("new", trigger_id="trig.named")
+        deadline = time.monotonic() + 5
+        while "views.open failed" not in written.getvalue():  # logged on the modal thread
+            assert time.monotonic() < deadline, "nothing logged"
+            time.sleep(0.02)
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+    [failed] = [
+        line
+        for line in map(json.loads, written.getvalue().splitlines())
+        if "views.open failed" in line["message"]
+    ]
+    assert failed.get("slack_request_id") == "trig.named", failed
 
 
 def test_the_ack_does_not_wait_for_slack_to_open_the_modal(live: Harness) -> None:

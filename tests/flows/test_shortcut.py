@@ -95,6 +95,8 @@ def test_the_form_opens_before_anything_else_is_asked_and_fills_in_after(
     [asked] = live.slack.calls_to("chat.getPermalink")
     assert opened.time < asked.time  # the permalink did not hold the modal
     assert opened.args["view"]["callback_id"] == ids.NEW_TICKET_VIEW  # the form, at once
+    at_once = field(opened.args["view"], ids.DESCRIPTION_BLOCK)["initial_value"]
+    assert at_once.startswith(first_line + "\nAsk @")  # prefilled at once (names: cached)
     subject = field(view, ids.SUBJECT_BLOCK)["initial_value"]
     assert len(subject) == MAX_SUBJECT_CHARS and subject.endswith("…")
     assert subject.startswith("Printer jam jam")
