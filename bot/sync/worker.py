@@ -116,6 +116,8 @@ class OutboxWorker:
         self._later: list[tuple[float, str, StreamEntry]] = []
         self._held_lock = threading.Lock()
         self._stop = threading.Event()
+        #: set once the lanes have drained and what is unfinished is handed back
+        self._finished = threading.Event()
         self._claim_cursor = "0-0"
 
     # --- the loop ----------------------------------------------------------------
@@ -132,6 +134,16 @@ class OutboxWorker:
         for thread in threads:
             thread.start()
         log.info("outbox worker %s: %d lanes", self.consumer, len(self._lanes))
+        try:
+            self._read_until(stop)
+            deadline = time.monotonic() + DRAIN_SECONDS
+            for thread in threads[:-1]:  # the lanes; the heartbeat goes on while they drain
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            self._hand_back()
+        finally:
+            self._finished.set()
+
+    def _read_until(self, stop: threading.Event) -> None:
         next_claim = 0.0
         while not stop.is_set():
             try:
@@ -144,10 +156,6 @@ class OutboxWorker:
             except redis.RedisError as exc:
                 self.store.outage.failed(exc)  # one log line per outage, not one a second
                 stop.wait(1.0)
-        deadline = time.monotonic() + DRAIN_SECONDS
-        for thread in threads:
-            thread.join(timeout=max(0.0, deadline - time.monotonic()))
-        self._hand_back()
 
     def _hand_back(self) -> None:
         """Entries read but not finished (queued in a lane, waiting for a retry, or still
@@ -226,8 +234,11 @@ class OutboxWorker:
             self._lanes[_lane_number(raw, len(self._lanes))].put(raw)
 
     def _heartbeat(self) -> None:
+        """Keeps this worker's entries fresh until it has finished with them: also while
+        the lanes drain after the stop, or another worker would take over a delivery
+        still under way here and send it again."""
         every = max(0.005, self.settings.claim_idle_ms / 3000)
-        while not self._stop.wait(every):
+        while not self._finished.wait(every):
             with self._held_lock:
                 held = list(self._held)
             try:

@@ -363,6 +363,31 @@ def test_a_reply_read_by_a_second_worker_waits_for_the_first_ones_delivery(
                 worker.stop()
 
 
+def test_a_stopping_worker_keeps_its_delivery_under_way_from_being_taken_over(
+    idle: Harness,
+) -> None:
+    """Stopped while the helpdesk takes 2 s over a reply, a worker finishes it (the
+    drain); another worker running meanwhile must not take it over and send it again."""
+    thread = linked_thread(idle)
+    ticket_id = ticket_of(idle, thread)
+    idle.helpdesk.hang_next(1, 2.0, path_contains="conversation")
+    stopping = start_worker(idle)
+    other: SyncWorker | None = None
+    try:
+        event = reply(idle.client, idle.slack, thread, "Under way")
+        wait_until(lambda: any("conversation" in r.path for r in idle.helpdesk.requests))
+        stopping.stop_event.set()  # as at SIGTERM: the lanes drain, nothing new is read
+        other = start_worker(idle)  # takes over what is idle for claim_idle_ms (1 s)
+        stopping.stop()
+        wait_until(lambda: event["ts"] in delivered_reactions(idle.slack), timeout=10)
+        wait_until(lambda: idle.store.outbox_pending() == 0, timeout=10)
+        assert conversations(idle.helpdesk, ticket_id) == ["Ada Lovelace: Under way"]
+    finally:
+        stopping.stop()
+        if other is not None:
+            other.stop()
+
+
 def test_thread_link_survives_a_restart_of_the_bot(
     live: Harness, redis_url: str, redis_prefix: str
 ) -> None:
