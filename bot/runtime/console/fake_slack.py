@@ -192,19 +192,7 @@ class ConsoleSlack:
     def put_view(self, view: JsonDict, view_id: str | None = None) -> JsonDict:
         """Store a view (a modal from views.open, or one an ack's response_action gave)."""
         view_id = view_id or f"V{next(self._ids):08d}"
-        stored: JsonDict = {
-            "id": view_id,
-            "team_id": TEAM,
-            "app_id": APP_ID,
-            "bot_id": BOT_ID,
-            "private_metadata": "",
-            "callback_id": "",
-            "external_id": "",
-            "hash": secrets.token_hex(6),
-            **{k: v for k, v in view.items() if k != "blocks"},
-            "blocks": _with_ids(view.get("blocks", [])),
-            "state": {"values": {}},
-        }
+        stored = _stored_view(view, view_id)
         with self._lock:
             self.views[view_id] = stored
         self._emit(Change("view", view=stored))
@@ -267,19 +255,7 @@ class ConsoleSlack:
         view = _checked_view(args)
         if view.get("type") != "home":
             raise ApiError("invalid_arguments", [("must be home", "/view/type")])
-        home: JsonDict = {
-            "id": f"VHOME{user}",
-            "team_id": TEAM,
-            "app_id": APP_ID,
-            "bot_id": BOT_ID,
-            "private_metadata": "",
-            "callback_id": "",
-            "external_id": "",
-            "hash": secrets.token_hex(6),
-            **{k: v for k, v in view.items() if k != "blocks"},
-            "blocks": _with_ids(view.get("blocks", [])),
-            "state": {"values": {}},
-        }
+        home = _stored_view(view, f"VHOME{user}")
         with self._lock:
             self.homes[user] = home
         self._emit(Change("home", view=home, user=user))
@@ -558,3 +534,20 @@ def _user(user_id: str, name: str) -> JsonDict:
 def _refusal(method: str, exc: ApiError) -> str:
     details = "; ".join(f"{m} [{p}]" for m, p in exc.problems)
     return f"Slack refused {method}: {exc.error}" + (f" — {details}" if details else "")
+
+
+def _stored_view(view: JsonDict, view_id: str) -> JsonDict:
+    """A view as Slack keeps it (a modal, or a Home tab), with the fields it adds."""
+    return {
+        "id": view_id,
+        "team_id": TEAM,
+        "app_id": APP_ID,
+        "bot_id": BOT_ID,
+        "private_metadata": "",
+        "callback_id": "",
+        "external_id": "",
+        "hash": secrets.token_hex(6),
+        **{k: v for k, v in view.items() if k != "blocks"},
+        "blocks": _with_ids(view.get("blocks", [])),
+        "state": {"values": {}},
+    }
