@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.desk.create import SLACK_TRANSIENT
+from bot.desk.threads import raise_if_transient
 from bot.gateway import Ticket, TicketGateway
 from bot.slack.render import render
 from bot.store import Store, ThreadRef
@@ -69,7 +69,7 @@ class AgentChannel:
         try:
             posted = self.slack.chat_postMessage(channel=self.channel, **message)
         except SlackApiError as exc:
-            _raise_if_transient(exc)
+            raise_if_transient(exc, NotAnnounced)
             log.warning(
                 "ticket %s was not announced in TICKET_AGENT_CHANNEL %s: Slack answered %s",
                 job.ticket_id,
@@ -96,15 +96,8 @@ class AgentChannel:
         try:
             answer = self.slack.chat_getPermalink(channel=card.channel, message_ts=card.ts)
         except SlackApiError as exc:
-            _raise_if_transient(exc)
+            raise_if_transient(exc, NotAnnounced)
             return None
         except OSError as exc:
             raise NotAnnounced(f"Slack could not be reached ({type(exc).__name__})") from exc
         return str(answer.get("permalink") or "") or None
-
-
-def _raise_if_transient(exc: SlackApiError) -> None:
-    data, status = exc.response.data, exc.response.status_code
-    error = str(data.get("error", "")) if isinstance(data, dict) else ""
-    if status >= 500 or error in SLACK_TRANSIENT:
-        raise NotAnnounced(f"Slack answered {status} {error}".strip()) from exc

@@ -13,7 +13,12 @@ from bot.desk.explain import explain, is_channel_problem
 from bot.desk.intake import INTAKE_CLAIM_TTL, made_in_slack_by
 from bot.desk.lookups import Lookups
 from bot.desk.modal import NewTicketModal
-from bot.desk.threads import SLACK_TRANSIENT, CardNotPosted, Threads, ticket_of_thread
+from bot.desk.threads import (
+    CardNotPosted,
+    Threads,
+    raise_if_transient,
+    ticket_of_thread,
+)
 from bot.gateway import (
     GatewayError,
     NewTicket,
@@ -30,7 +35,7 @@ from bot.store import Store, ThreadRef
 from bot.store.keys import create_claim, intake_claim
 from bot.sync.outbox import CreateJob, Outbox
 
-__all__ = ["SLACK_TRANSIENT", "CardNotPosted", "Creation"]
+__all__ = ["CardNotPosted", "Creation"]
 
 CREATE_CLAIM_TTL = 24 * 3600
 #: helpdesk refusals of these domain fields are shown next to their block in the form
@@ -225,12 +230,9 @@ class Creation:
                     channel=channel, thread_ts=thread_ts, **self.cards.render(ticket)
                 )
             except SlackApiError as exc:
-                data, status = exc.response.data, exc.response.status_code
-                error = str(data.get("error", "")) if isinstance(data, dict) else ""
-                if status >= 500 or error in SLACK_TRANSIENT:
-                    raise CardNotPosted(f"Slack answered {status} {error}".strip()) from exc
+                raise_if_transient(exc)
                 headline += ", but I could not post its card."
-                details = _channel_advice(error, channel)
+                details = _channel_advice(str(exc.response.get("error", "")), channel)
             except OSError as exc:  # Slack unreachable, after the client's own retries
                 raise CardNotPosted(f"Slack could not be reached ({type(exc).__name__})") from exc
             else:

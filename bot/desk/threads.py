@@ -45,12 +45,13 @@ class CardNotPosted(Exception):
     is retried."""
 
 
-def raise_if_transient(exc: SlackApiError) -> None:
-    """`CardNotPosted` when Slack's error says "try again later"."""
+def raise_if_transient(exc: SlackApiError, retried_as: type[Exception] = CardNotPosted) -> None:
+    """`retried_as` (an error the job's worker retries) when Slack's error says "try
+    again later"."""
     data, status = exc.response.data, exc.response.status_code
     error = str(data.get("error", "")) if isinstance(data, dict) else ""
     if status >= 500 or error in SLACK_TRANSIENT:
-        raise CardNotPosted(f"Slack answered {status} {error}".strip()) from exc
+        raise retried_as(f"Slack answered {status} {error}".strip()) from exc
 
 
 def from_a_person(message: dict[str, Any]) -> bool:
