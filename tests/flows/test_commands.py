@@ -78,6 +78,19 @@ def test_warm_new_opens_the_form_directly(live: Harness) -> None:
     assert len(live.helpdesk.requests_to("category-list")) == 1
 
 
+def test_modals_open_over_the_connection_slack_kept_open(live: Harness) -> None:
+    """No TCP (and, against slack.com, TLS) handshake before each form: the bot's Web API
+    client keeps its connection (bot/slack/transport.py)."""
+    live.client.command("new")
+    live.slack.wait_for("views.update")
+    for n in range(3):
+        live.client.command(f"new Warm {n}")
+        live.slack.wait_for("views.open", count=2 + n)
+
+    opened = live.slack.calls_to("views.open")
+    assert len({call.peer_port for call in opened[1:]}) == 1
+
+
 def subject_of(view: dict[str, Any]) -> Any:
     block = next(b for b in view["blocks"] if b.get("block_id") == ids.SUBJECT_BLOCK)
     return block["element"].get("initial_value")
@@ -91,7 +104,10 @@ def test_a_warm_form_is_the_cold_form_of_the_same_command(live: Harness) -> None
     live.client.command("new Printer jam", channel_id="C7")
     live.client.command("new", channel_id="C8")
     live.client.command('new "quoted" \\ \u00e9 & <b>', channel_id="C9")
-    first, plain, odd = (c.args["view"] for c in live.slack.wait_for("views.open", count=4)[1:])
+    opened = [c.args["view"] for c in live.slack.wait_for("views.open", count=4)[1:]]
+    # modal threads open them side by side: which arrives first is not the test's business
+    by_channel = {ModalContext.load(view["private_metadata"]).channel: view for view in opened}
+    first, plain, odd = by_channel["C7"], by_channel["C8"], by_channel["C9"]
     assert first == filled
     assert subject_of(plain) is None
     assert ModalContext.load(plain["private_metadata"]).channel == "C8"
