@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
-from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.http_retry.request import HttpRequest
@@ -27,6 +26,7 @@ from bot.runtime.metrics import (
     TriggerClock,
     label,
 )
+from bot.slack.transport import KeptAliveWebClient
 
 #: the TicketGateway methods that call the helpdesk
 OPERATIONS = frozenset(
@@ -104,7 +104,7 @@ class MeteredRateLimit(RateLimitErrorRetryHandler):
         SLACK_RATE_LIMIT_WAITS.labels(method).observe(time.perf_counter() - started)
 
 
-class MeteredWebClient(WebClient):
+class MeteredWebClient(KeptAliveWebClient):
     """Every Web API call timed and counted by method and error; views.open also tells
     the trigger clock, which observes how long after the command the modal went out."""
 

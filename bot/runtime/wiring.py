@@ -33,6 +33,7 @@ from bot.runtime.settings import (
 from bot.runtime.web import WebApp
 from bot.slack.app import build_app
 from bot.slack.client import build_client
+from bot.slack.transport import KeptAliveWebClient
 from bot.store import Store, StoreOutage, connect, is_unreachable
 from bot.sync.replies import Replies
 from bot.sync.webhooks import WebhookReceiver
@@ -143,6 +144,8 @@ class Runtime:
         self.executors.shutdown()
         self.gateway.close()
         self.store.close()
+        if isinstance(self.client, KeptAliveWebClient):
+            self.client.close()
 
 
 def start(*required: str, settings: Settings | None = None) -> Runtime:

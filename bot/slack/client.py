@@ -1,4 +1,5 @@
-"""The Slack Web API client: retries 429s after Retry-After, 5xx answers and connection
+"""The Slack Web API client, on connections kept open between calls
+(bot/slack/transport.py): retries 429s after Retry-After, 5xx answers and connection
 errors with slack_sdk's own retry handlers; what still fails after them is the caller's
 (a card's post, for one, is retried by the outbox). And file downloads with the bot
 token: only from Slack's file host, streamed, bounded."""
@@ -17,6 +18,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot.gateway.http import MAX_BODY_BYTES, read_bounded
 from bot.gateway.models import FileUpload
+from bot.slack.transport import KeptAliveWebClient
 
 WEB_API_TIMEOUT = 10
 
@@ -43,7 +45,9 @@ SCOPES_USED = {
 }
 
 
-def build_client(token: str, api_url: str, client_class: type[WebClient] = WebClient) -> WebClient:
+def build_client(
+    token: str, api_url: str, client_class: type[KeptAliveWebClient] = KeptAliveWebClient
+) -> KeptAliveWebClient:
     """`client_class`: the runtime passes a WebClient subclass that counts the calls."""
     return client_class(
         token=token,

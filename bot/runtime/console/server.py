@@ -23,6 +23,9 @@ class _SlackServer(ThreadingHTTPServer):
 
 class _SlackHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    #: headers and body go out in two writes; with Nagle on, a kept-alive client's
+    #: delayed ACK holds the body 40 ms (Slack's own servers answer at once)
+    disable_nagle_algorithm = True
     server: _SlackServer
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -24,12 +24,14 @@ ships with the bot and is under test itself, while this one records and steers e
 from __future__ import annotations
 
 import base64
+import contextlib
 import email.parser
 import email.policy
 import itertools
 import json
 import re
 import secrets
+import socket
 import threading
 import time
 import uuid
@@ -97,6 +99,8 @@ class Call:
     time: float
     status: int = 200
     response: JsonDict = field(default_factory=dict)
+    #: the client's port: calls with the same one came over the same connection
+    peer_port: int | None = None
 
 
 @dataclass
@@ -109,6 +113,7 @@ class _Steering:
         default_factory=lambda: defaultdict(list)
     )
     drops: dict[str, list[bool]] = field(default_factory=lambda: defaultdict(list))
+    redirects: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     delays: dict[str, float] = field(default_factory=dict)
 
 
@@ -269,7 +274,7 @@ class FakeSlack:
         self._ids = itertools.count(100)
         self._lock = threading.RLock()
         self._arrived = threading.Condition(self._lock)
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._handlers: dict[str, Handler] = self._method_table()
         # attach one to serve apps.connections.open (Socket Mode, app-level token)
@@ -368,6 +373,18 @@ class FakeSlack:
         with self._lock:
             self._steering.drops[method].extend([True] * count)
 
+    def redirect_next(self, method: str, location: str, count: int = 1) -> None:
+        """The next ``count`` calls to ``method`` answer 302 to ``location`` (Slack's Web
+        API never does; a client must not follow it with the token)."""
+        with self._lock:
+            self._steering.redirects[method].extend([location] * count)
+
+    def close_idle_connections(self) -> None:
+        """Close every kept-alive client connection, as a server does when their idle
+        time is up. Call it with no request in flight."""
+        assert self._server is not None, "FakeSlack is not started"
+        self._server.close_connections()
+
     def delay(self, method: str, seconds: float) -> None:
         """Answer every later call to ``method`` ``seconds`` late (0 to stop)."""
         with self._lock:
@@ -416,12 +433,12 @@ class FakeSlack:
     # ------------------------------------------------------------------ request pipeline
 
     def _handle_api(
-        self, method: str, args: JsonDict, headers: dict[str, str]
+        self, method: str, args: JsonDict, headers: dict[str, str], peer_port: int | None = None
     ) -> tuple[int, JsonDict, dict[str, str]]:
         arrived = time.monotonic()
         time.sleep(self._steering.delays.get(method, 0.0))
         status, body, extra_headers = self._answer(method, args, headers)
-        self._record(method, args, headers, arrived, status, body)
+        self._record(method, args, headers, arrived, status, body, peer_port)
         return status, body, extra_headers
 
     def _record(
@@ -432,6 +449,7 @@ class FakeSlack:
         arrived: float | None = None,
         status: int = 200,
         response: JsonDict | None = None,
+        peer_port: int | None = None,
     ) -> Call:
         """Calls are listed once answered (so `response` is set); `time` is their arrival."""
         call = Call(
@@ -441,6 +459,7 @@ class FakeSlack:
             time=arrived or time.monotonic(),
             status=status,
             response=response or {},
+            peer_port=peer_port,
         )
         with self._arrived:
             self.calls.append(call)
@@ -1091,10 +1110,25 @@ def _decode_json_field(key: str, value: Any) -> Any:
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeSlack/1.0"
+    #: headers and body go out in two writes; with Nagle on, a kept-alive client's
+    #: delayed ACK holds the body 40 ms (Slack's own servers answer at once)
+    disable_nagle_algorithm = True
+
+    server: _Server
 
     @property
     def fake(self) -> FakeSlack:
         return self.server.fake  # type: ignore[attr-defined,no-any-return]
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.connections_lock:
+            self.server.open_connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.connections_lock:
+            self.server.open_connections.discard(self.connection)
+        super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
         return
@@ -1159,16 +1193,22 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except (ValueError, UnicodeDecodeError):
             self._send_json(200, {"ok": False, "error": "invalid_json"})
             return
+        port = self.client_address[1]
         if self.fake._pop(self.fake._steering.drops, method):
-            self.fake._record(method, args, headers, status=0)
+            self.fake._record(method, args, headers, status=0, peer_port=port)
             self.close_connection = True  # the socket closes with no answer written
+            return
+        location = self.fake._pop(self.fake._steering.redirects, method)
+        if location is not None:
+            self.fake._record(method, args, headers, status=302, peer_port=port)
+            self._send(302, b"", "text/plain", {"Location": location})
             return
         server_error = self.fake._server_error(method, args)
         if server_error is not None:
-            self.fake._record(method, args, headers, status=server_error)
+            self.fake._record(method, args, headers, status=server_error, peer_port=port)
             self._send(server_error, SERVER_ERROR_PAGE, "text/html; charset=utf-8")
             return
-        status, payload, extra = self.fake._handle_api(method, args, headers)
+        status, payload, extra = self.fake._handle_api(method, args, headers, port)
         self._send_json(status, payload, extra)
 
     def _response_url(self, body: bytes, headers: dict[str, str]) -> None:
@@ -1201,3 +1241,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # bursts of concurrent requests must not be reset
+
+    def server_activate(self) -> None:
+        self.open_connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().server_activate()
+
+    def close_connections(self) -> None:
+        with self.connections_lock:
+            open_now = list(self.open_connections)
+        for connection in open_now:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
