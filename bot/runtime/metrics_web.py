@@ -109,12 +109,13 @@ FORM_FIELDS = frozenset({"command", "payload", "ssl_check", "trigger_id"})
 
 def _fields(text: str, names: frozenset[str]) -> dict[str, list[str]]:
     """parse_qs(text) for `names` only: a command's other dozen fields are not decoded
-    here (Bolt decodes them all once more)."""
+    here (Bolt decodes them all once more). The names are plain words, which a form
+    encoder leaves as they are, so they are compared undecoded."""
     found: dict[str, list[str]] = {}
     for pair in text.split("&"):
         name, _, value = pair.partition("=")
-        if value and unquote_plus(name) in names:
-            found.setdefault(unquote_plus(name), []).append(unquote_plus(value))
+        if value and name in names:
+            found.setdefault(name, []).append(unquote_plus(value))
     return found
 
 

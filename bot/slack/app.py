@@ -41,6 +41,9 @@ def build_app(
         client=client,
         signing_secret=signing_secret,
         token_verification_enabled=False,
+        # bot/runtime/web.py verifies every HTTP request's signature before Bolt sees it
+        # (one check, in one place); Socket Mode's requests carry none
+        request_verification_enabled=False,
         # listeners ack and hand everything else to after_ack, so running them on
         # the request's thread answers Slack without Bolt's 10 ms ack polling
         process_before_response=True,
