@@ -15,7 +15,13 @@ from bot.sync.outbox import JOB, CreateJob, ReplyJob
 from tests.support.fakes.slack import Call
 from tests.support.flows import CHANNEL, card_button, make_desk, texts, wait_for_view
 from tests.support.harness import Harness, running_bot
-from tests.support.outbound import conversations, delivered_reactions, wait_until
+from tests.support.outbound import (
+    conversations,
+    delivered_reactions,
+    outbox_drained,
+    reply_while_backfilled,
+    wait_until,
+)
 from tests.support.slack_requests import state_values
 
 ANSWERS = {"category_input": "1"}
@@ -325,6 +331,38 @@ def test_a_reaction_made_ticket_backfills_its_thread_too(live: Harness) -> None:
     ticket_id = int(made_ticket(live))
     wait_until(lambda: conversations(live.helpdesk, ticket_id), what="the backfill")
     assert conversations(live.helpdesk, ticket_id) == ["Grace Hopper: Room 4"]
+
+
+@pytest.mark.parametrize("made_with", ["shortcut", "reaction"])
+def test_a_reply_written_during_the_backfill_reaches_the_ticket_after_the_earlier_ones(
+    live: Harness, made_with: str
+) -> None:
+    message = live.slack.add_message(CHANNEL, "Wifi drops")
+    live.slack.add_message(CHANNEL, "Me too", user="U2", thread_ts=message["ts"])
+    live.slack.add_message(CHANNEL, "Since 9:00", user="U1", thread_ts=message["ts"])
+    view = completed_form(live, message) if made_with == "shortcut" else {}
+
+    def make_ticket() -> object:
+        if made_with == "shortcut":
+            return submit(live, view)
+        return live.client.event(
+            {
+                "type": "reaction_added",
+                "user": "U2",
+                "reaction": "ticket",
+                "item": {"type": "message", "channel": CHANNEL, "ts": message["ts"]},
+            }
+        )
+
+    reply_while_backfilled(live, ThreadRef(CHANNEL, message["ts"]), make_ticket, "Down again")
+
+    ticket_id = int(made_ticket(live))
+    wait_until(lambda: outbox_drained(live), what="every reply delivered")
+    assert conversations(live.helpdesk, ticket_id) == [
+        "Grace Hopper: Me too",
+        "Ada Lovelace: Since 9:00",
+        "Grace Hopper: Down again",
+    ]
 
 
 # --- a thread that is a ticket's already --------------------------------------------------
