@@ -191,25 +191,24 @@ class Delivery:
         """The replies a thread held when its ticket took it over, each delivered as its
         ReplyJob would be, oldest first, in this one entry: the entries of replies
         written since wait behind it. A retried attempt skips the delivered ones; only
-        the first one left may have reached the helpdesk unrecorded, so only it looks."""
+        the first it sends may have reached the helpdesk unrecorded, so only it looks."""
         look_first = retried
         try:
             for reply in self.threads.earlier_replies(job):
-                status = self.store.message_state(reply.channel, reply.ts).get("status")
-                under_way = look_first and status != "delivered"
-                self._reply(reply, retried=under_way)
-                look_first = look_first and not under_way
+                if self._reply(reply, retried=look_first):
+                    look_first = False
         except ThreadNotRead as exc:
             raise Retry(str(exc)) from exc
 
-    def _reply(self, job: ReplyJob, retried: bool) -> None:
+    def _reply(self, job: ReplyJob, retried: bool) -> bool:
+        """Whether it was sent now (not before, not deleted first)."""
         state = self.store.message_state(job.channel, job.ts)
         if state.get("status") == "delivered":
             self._react(job.channel, job.ts, DELIVERED)  # the reaction may be what was lost
-            return
+            return False
         if state.get("deleted"):
             self.store.set_message_state(job.channel, job.ts, status="dropped")
-            return
+            return False
         text = state.get("latest_text", job.text)
         parts = self._parts(job, text)
         done = int(state.get("parts_done", "0"))
@@ -220,6 +219,7 @@ class Delivery:
         # delivered again: the thread's next failure is a new outage, worth a note
         self.store.release(note_claim(DEAD_NOTE, job.channel, job.thread_ts))
         self._react(job.channel, job.ts, DELIVERED)
+        return True
 
     def _parts(self, job: ReplyJob, text: str) -> list[Part]:
         caps = self.gateway.capabilities

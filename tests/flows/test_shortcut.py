@@ -14,12 +14,20 @@ from bot.store import ThreadRef
 from bot.sync.outbox import JOB, BackfillJob, CreateJob, ReplyJob
 from bot.sync.worker import SyncWorker
 from tests.support.fakes.slack import Call
-from tests.support.flows import CHANNEL, card_button, make_desk, texts, wait_for_view
+from tests.support.flows import (
+    CHANNEL,
+    card_button,
+    make_desk,
+    notes_in,
+    texts,
+    wait_for_view,
+)
 from tests.support.harness import TEST_OUTBOX, Harness, running_bot
 from tests.support.outbound import (
     conversations,
     delivered_reactions,
     outbox_drained,
+    reaction_on,
     reply_while_backfilled,
     wait_until,
 )
@@ -330,14 +338,8 @@ def test_every_page_of_a_long_thread_is_backfilled_once_and_a_retry_adds_none(
 def test_a_reaction_made_ticket_backfills_its_thread_too(live: Harness) -> None:
     message = live.slack.add_message(CHANNEL, "Projector flickers")
     live.slack.add_message(CHANNEL, "Room 4", user="U2", thread_ts=message["ts"])
-    reaction = {
-        "type": "reaction_added",
-        "user": "U2",
-        "reaction": "ticket",
-        "item": {"type": "message", "channel": CHANNEL, "ts": message["ts"]},
-    }
 
-    live.client.event(reaction)
+    live.client.event(reaction_on(message))
 
     ticket_id = int(made_ticket(live))
     wait_until(lambda: conversations(live.helpdesk, ticket_id), what="the backfill")
@@ -356,14 +358,7 @@ def test_a_reply_written_during_the_backfill_reaches_the_ticket_after_the_earlie
     def make_ticket() -> object:
         if made_with == "shortcut":
             return submit(live, view)
-        return live.client.event(
-            {
-                "type": "reaction_added",
-                "user": "U2",
-                "reaction": "ticket",
-                "item": {"type": "message", "channel": CHANNEL, "ts": message["ts"]},
-            }
-        )
+        return live.client.event(reaction_on(message))
 
     reply_while_backfilled(live, ThreadRef(CHANNEL, message["ts"]), make_ticket, "Down again")
 
@@ -374,6 +369,22 @@ def test_a_reply_written_during_the_backfill_reaches_the_ticket_after_the_earlie
         "Ada Lovelace: Since 9:00",
         "Grace Hopper: Down again",
     ]
+
+
+def test_a_backfill_the_helpdesk_refuses_is_given_up_with_a_note_in_the_thread(
+    live: Harness,
+) -> None:
+    message = live.slack.add_message(CHANNEL, "Projector flickers")
+    live.slack.add_message(CHANNEL, "Room 4", user="U2", thread_ts=message["ts"])
+    live.helpdesk.fail_next(1, 404, path_contains="ticket/conversation")
+
+    live.client.event(reaction_on(message))
+
+    thread = ThreadRef(CHANNEL, message["ts"])
+    [note] = wait_until(lambda: [n for n in notes_in(live, thread) if "did not reach" in n])
+    assert "Replies written here before the ticket was made did not reach it" in note
+    wait_until(lambda: outbox_drained(live), what="the backfill given up")
+    assert live.store.redis.xlen(live.store.outbox_dead_stream()) == 1
 
 
 # --- a thread that is a ticket's already --------------------------------------------------

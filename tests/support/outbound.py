@@ -117,6 +117,12 @@ def serving_env(
     return bot_env(slack, helpdesk, redis_url, prefix, **{**quick, **extra})
 
 
+def reaction_on(message: dict[str, Any], channel: str = "C1") -> dict[str, Any]:
+    """Grace reacts to `message` with the reaction that makes tickets (TICKET_REACTION)."""
+    item = {"type": "message", "channel": channel, "ts": message["ts"]}
+    return {"type": "reaction_added", "user": "U2", "reaction": "ticket", "item": item}
+
+
 def reply_while_backfilled(
     live: Harness, thread: ThreadRef, make_ticket: Callable[[], object], text: str
 ) -> dict[str, Any]:

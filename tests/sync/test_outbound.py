@@ -37,6 +37,7 @@ from tests.support.outbound import (
     edited,
     linked_thread,
     message_event,
+    reaction_on,
     reply,
     serving_env,
     ticket_of,
@@ -351,11 +352,6 @@ def test_worker_killed_mid_backfill_leaves_every_earlier_reply_once_in_order(
     assert conversations(idle.helpdesk, ticket_id) == [
         f"Grace Hopper: {text}" for text in ("one", "two", "three", "four")
     ]
-
-
-def reaction_on(message: dict[str, str]) -> dict[str, object]:
-    item = {"type": "message", "channel": CHANNEL, "ts": message["ts"]}
-    return {"type": "reaction_added", "user": "U2", "reaction": "ticket", "item": item}
 
 
 def ticket_of_thread(live: Harness, thread: ThreadRef) -> int | None:
