@@ -46,6 +46,7 @@ class Desk:
     intake: Intake
     shortcut: MessageShortcut
     agents: AgentChannel
+    threads: Threads
 
     @property
     def capabilities(self) -> Capabilities:
@@ -101,4 +102,5 @@ def build_desk(
         intake,
         shortcut,
         agent_channel_service,
+        threads,
     )

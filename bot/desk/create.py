@@ -218,8 +218,6 @@ class Creation:
         details = None
         if self.store.thread_for_ticket(ticket.id) is not None:
             headline += " and posted."  # by an attempt that stopped right after
-            # which may have stopped before this
-            self.threads.backfill(ticket.id, made_of=_made_of(source, draft))
         elif not channel:
             headline += ", but I have no channel to post its card in."
             details = "Set TICKET_CHANNEL or use `/ticket new` in a channel."

@@ -179,9 +179,7 @@ class Intake:
 
     def _announce(self, ticket: Ticket, job: IntakeJob, thread: ThreadRef) -> None:
         if self.store.thread_for_ticket(ticket.id) is not None:
-            # posted by an attempt that stopped right after
-            self.threads.backfill(ticket.id, made_of={"ts": job.ts})
-            return
+            return  # posted by an attempt that stopped right after (its backfill written)
         try:
             posted = self.slack.chat_postMessage(
                 channel=thread.channel, thread_ts=thread.ts, **self.cards.render(ticket)

@@ -4,12 +4,15 @@
 ticket is made (the modal: bot/desk/create.py; a message: bot/desk/intake.py).
 
 A ticket made of a message (shortcut, reaction, intake channel) takes over that
-message's thread, which may hold replies already. They go to the ticket the way
-later replies do (bot/sync/replies.py): one ReplyJob each in the outbox, on the
-ticket's lane, oldest first, delivered by bot/sync/delivery.py (files, dedupe).
-Each one is claimed under the name the live path claims it by, so a reply is
-enqueued once whether its event or the backfill comes first, and a retried job
-(which backfills again: it may have stopped half way) enqueues nothing twice.
+message's thread, which may hold replies already. `link` writes one BackfillJob
+for them in the same Redis transaction as the link: a reply written after the
+link (bot/sync/replies.py) is an outbox entry behind it on the ticket's lane, so it
+cannot reach the helpdesk before the older ones. The worker (bot/sync/delivery.py)
+reads the thread (`earlier_replies`) and delivers each reply as a ReplyJob is
+delivered, oldest first, in that one entry: a reply whose own entry is still
+waiting behind it goes with them, in its place, and its entry then finds it
+delivered. Each reply takes the claim the live path takes, so a late event for one
+adds no entry; a retried backfill skips what an earlier attempt delivered.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from bot.desk.cards import ticket_state
 from bot.gateway import Ticket, TicketGateway
 from bot.store import Store, ThreadRef
 from bot.store.keys import message_claim
-from bot.sync.outbox import Outbox, ReplyJob
+from bot.sync.outbox import BackfillJob, Outbox, ReplyJob
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +44,12 @@ PAGE = 200
 
 
 class CardNotPosted(Exception):
-    """The ticket exists but Slack did not take its card (or its thread) for now: the job
-    is retried."""
+    """The ticket exists but Slack did not take its card for now: the job is retried."""
+
+
+class ThreadNotRead(Exception):
+    """Slack did not hand over the replies of a thread a ticket took over for now: the
+    backfill is retried."""
 
 
 def raise_if_transient(exc: SlackApiError, retried_as: type[Exception] = CardNotPosted) -> None:
@@ -83,32 +90,35 @@ class Threads:
     ) -> None:
         """The card is posted: `thread` (the card's own, or the thread it is a reply in)
         becomes the ticket's conversation, polled from now on, and the replies already
-        in it are added to the ticket. `made_of`: the message the ticket was made of
-        (see `backfill`)."""
-        self.store.link_thread(ticket.id, thread, card=card)
+        in it are to be added to the ticket (a BackfillJob, written with the link).
+        `made_of`: the message the ticket was made of, its description, not a reply to
+        add; the files it carries are (the ones the new ticket could not take)."""
+        backfill = self._backfill_job(ticket.id, thread, card, made_of)
+        then = Outbox.fields(backfill) if backfill is not None else None
+        self.store.link_thread(ticket.id, thread, card=card, then=then)
         self.store.start_sync(ticket.id, *ticket_state(ticket))
-        self.backfill(ticket.id, made_of=made_of)
 
-    def backfill(self, ticket_id: str, *, made_of: dict[str, Any] | None = None) -> None:
-        """The replies in the ticket's thread from before it was linked, each enqueued
-        once (a retried job calls this again). `made_of`, the message the ticket was made
-        of, is its description, not a reply to add; files it carries are (the ones the
-        new ticket could not take). Nothing for a card that opened its own thread."""
-        thread = self.store.thread_for_ticket(ticket_id)
-        card = self.store.card_for_ticket(ticket_id)
-        if thread is None or card == thread or not self.gateway.capabilities.conversations_out:
-            return
-        if made_of is not None:
-            self._made_of(ticket_id, thread, made_of)
+    def earlier_replies(self, job: BackfillJob) -> Iterator[ReplyJob]:
+        """The replies of the job's thread to add to its ticket, oldest first, each
+        claimed as the live path claims it (`ThreadNotRead` when Slack may answer later).
+        Also the ones claimed already: an earlier attempt's, or live replies whose own
+        entries wait behind the backfill; their state tells delivery what is done."""
+        thread = ThreadRef(job.channel, job.thread_ts)
+        if job.made_of_files is not None:
+            yield self._claimed(job.made_of_files)
+        elif job.made_of_ts is not None:
+            self.store.claim(message_claim(thread.channel, job.made_of_ts), BACKFILL_CLAIM_TTL)
+        left_out = {thread.ts, job.card_ts, job.made_of_ts}
         try:
             for message in self._replies(thread):
-                if message.get("ts") not in (thread.ts, card and card.ts) and from_a_person(
-                    message
-                ):
-                    self._enqueue_once(ticket_id, thread, message)
+                if message.get("ts") not in left_out and from_a_person(message):
+                    reply = {**message, "thread_ts": thread.ts}
+                    yield self._claimed(ReplyJob.of(job.ticket_id, thread.channel, reply))
         except SlackApiError as exc:
-            raise_if_transient(exc)
-            log.warning("thread of ticket %s not read: %s", ticket_id, exc.response.get("error"))
+            raise_if_transient(exc, ThreadNotRead)
+            log.warning(
+                "thread of ticket %s not read: %s", job.ticket_id, exc.response.get("error")
+            )
 
     def permalink(self, channel: str, ts: str) -> str:
         """A message's link, "" when Slack will not give it (`CardNotPosted` for now)."""
@@ -119,11 +129,28 @@ class Threads:
             return ""
         return str(answer.get("permalink") or "")
 
-    def _made_of(self, ticket_id: str, thread: ThreadRef, message: dict[str, Any]) -> None:
-        if message.get("files") and message.get("user"):
-            self._enqueue_once(ticket_id, thread, message)
-        else:
-            self.store.claim(message_claim(thread.channel, message["ts"]), BACKFILL_CLAIM_TTL)
+    def _backfill_job(
+        self,
+        ticket_id: str,
+        thread: ThreadRef,
+        card: ThreadRef | None,
+        made_of: dict[str, Any] | None,
+    ) -> BackfillJob | None:
+        """The job that adds the replies already in `thread`; None for a card that opened
+        its own thread, or a helpdesk that takes no conversations."""
+        if card is None or card == thread or not self.gateway.capabilities.conversations_out:
+            return None
+        files = None
+        if made_of is not None and made_of.get("files") and made_of.get("user"):
+            files = ReplyJob.of(ticket_id, thread.channel, {**made_of, "thread_ts": thread.ts})
+        return BackfillJob(
+            ticket_id=ticket_id,
+            channel=thread.channel,
+            thread_ts=thread.ts,
+            card_ts=card.ts,
+            made_of_ts=made_of["ts"] if made_of is not None else None,
+            made_of_files=files,
+        )
 
     def _replies(self, thread: ThreadRef) -> Iterator[dict[str, Any]]:
         """The thread's messages, oldest first, page by page."""
@@ -137,15 +164,11 @@ class Threads:
             if not cursor:
                 return
 
-    def _enqueue_once(self, ticket_id: str, thread: ThreadRef, message: dict[str, Any]) -> None:
-        ts = str(message["ts"])
-        claim = message_claim(thread.channel, ts)
-        if not self.store.claim(claim, BACKFILL_CLAIM_TTL):
-            return  # its event, or an earlier attempt, enqueued it
-        job = ReplyJob.of(ticket_id, thread.channel, {**message, "thread_ts": thread.ts})
-        try:
-            self.store.set_message_state(thread.channel, ts, status="queued", ticket_id=ticket_id)
-            Outbox(self.store).put(job)
-        except Exception:
-            self.store.release(claim)  # the retried job tries this one again
-            raise
+    def _claimed(self, reply: ReplyJob) -> ReplyJob:
+        """`reply`, claimed and known as the ticket's (for its edits and deletion) unless
+        its event or an earlier attempt did that first."""
+        if self.store.claim(message_claim(reply.channel, reply.ts), BACKFILL_CLAIM_TTL):
+            self.store.set_message_state(
+                reply.channel, reply.ts, status="queued", ticket_id=reply.ticket_id
+            )
+        return reply

@@ -10,10 +10,20 @@ from bot.store.base import StoreBase, ThreadRef
 
 
 class Links(StoreBase):
-    def link_thread(self, ticket_id: str, thread: ThreadRef, card: ThreadRef | None = None) -> None:
+    def link_thread(
+        self,
+        ticket_id: str,
+        thread: ThreadRef,
+        card: ThreadRef | None = None,
+        *,
+        then: dict[str, str] | None = None,
+    ) -> None:
         """`card`: where the card is when it is a reply in `thread` rather than its root;
-        a click on it finds the ticket as a reply in the thread does."""
+        a click on it finds the ticket as a reply in the thread does. `then`: an outbox
+        entry written in the same transaction, ahead of any a reply there may write."""
         pipe = self.redis.pipeline()
+        if then is not None:
+            pipe.xadd(self.keys.outbox(), then)  # type: ignore[arg-type]
         pipe.set(self.keys.thread_link(thread.channel, thread.ts), ticket_id)
         if card is not None and card != thread:
             pipe.set(self.keys.thread_link(card.channel, card.ts), ticket_id)

@@ -29,6 +29,7 @@ from bot.desk.create import CardNotPosted, Creation
 from bot.desk.explain import size_label
 from bot.desk.intake import Intake
 from bot.desk.lookups import Lookups
+from bot.desk.threads import ThreadNotRead, Threads
 from bot.gateway import FileUpload, TicketGateway
 from bot.slack.client import FileRefused, FileTooLarge, download_file, file_url, token_may_fetch
 from bot.slack.forms import SharedFile
@@ -38,6 +39,7 @@ from bot.store import Store, ThreadRef
 from bot.store.keys import note_claim
 from bot.sync.outbox import (
     AnnounceJob,
+    BackfillJob,
     CreateJob,
     DeleteJob,
     DirectMessageJob,
@@ -80,6 +82,7 @@ class Delivery:
     lookups: Lookups
     cards: Cards
     creation: Creation
+    threads: Threads
     #: the poller's read of one ticket (None: another poller is reading it; retry)
     sync_ticket: Callable[[str], object | None]
     #: tickets made of Slack messages (None: IntakeJobs are retried until dead-lettered)
@@ -95,6 +98,8 @@ class Delivery:
             self._edit(job, retried=attempt > 1)
         elif isinstance(job, DeleteJob):
             self._delete(job)
+        elif isinstance(job, BackfillJob):
+            self._backfill(job, retried=attempt > 1)
         elif isinstance(job, DirectMessageJob):
             self._direct_message(job)
         elif isinstance(job, SyncJob):
@@ -130,6 +135,9 @@ class Delivery:
                 self._note_dead_once(job, f":x: This reply could not reach the helpdesk: {reason}")
             elif isinstance(job, EditJob):
                 self._note_dead_once(job, f":x: An edit could not reach the helpdesk: {reason}")
+            elif isinstance(job, BackfillJob):  # one per ticket: said once anyway
+                earlier = "Replies written here before the ticket was made"
+                self._note(job, f":x: {earlier} did not reach it: {reason}")
             elif isinstance(job, IntakeJob) and self.intake is not None:
                 self.intake.gave_up(job, reason)
             elif isinstance(job, CreateJob):
@@ -179,14 +187,28 @@ class Delivery:
 
     # --- replies ---------------------------------------------------------------
 
-    def _reply(self, job: ReplyJob, retried: bool) -> None:
+    def _backfill(self, job: BackfillJob, retried: bool) -> None:
+        """The replies a thread held when its ticket took it over, each delivered as its
+        ReplyJob would be, oldest first, in this one entry: the entries of replies
+        written since wait behind it. A retried attempt skips the delivered ones; only
+        the first it sends may have reached the helpdesk unrecorded, so only it looks."""
+        look_first = retried
+        try:
+            for reply in self.threads.earlier_replies(job):
+                if self._reply(reply, retried=look_first):
+                    look_first = False
+        except ThreadNotRead as exc:
+            raise Retry(str(exc)) from exc
+
+    def _reply(self, job: ReplyJob, retried: bool) -> bool:
+        """Whether it was sent now (not before, not deleted first)."""
         state = self.store.message_state(job.channel, job.ts)
         if state.get("status") == "delivered":
             self._react(job.channel, job.ts, DELIVERED)  # the reaction may be what was lost
-            return
+            return False
         if state.get("deleted"):
             self.store.set_message_state(job.channel, job.ts, status="dropped")
-            return
+            return False
         text = state.get("latest_text", job.text)
         parts = self._parts(job, text)
         done = int(state.get("parts_done", "0"))
@@ -197,6 +219,7 @@ class Delivery:
         # delivered again: the thread's next failure is a new outage, worth a note
         self.store.release(note_claim(DEAD_NOTE, job.channel, job.thread_ts))
         self._react(job.channel, job.ts, DELIVERED)
+        return True
 
     def _parts(self, job: ReplyJob, text: str) -> list[Part]:
         caps = self.gateway.capabilities
@@ -312,7 +335,7 @@ class Delivery:
         if self._once(note_claim(DEAD_NOTE, job.channel, job.thread_ts)):
             self._note(job, text + " (messages marked :x: here did not reach it)")
 
-    def _note(self, job: ReplyJob | EditJob | DeleteJob, text: str) -> None:
+    def _note(self, job: ReplyJob | EditJob | DeleteJob | BackfillJob, text: str) -> None:
         try:
             self.cards.note(ThreadRef(job.channel, job.thread_ts), text)
         except SlackApiError as exc:

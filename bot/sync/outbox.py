@@ -77,6 +77,27 @@ class DeleteJob(ThreadMessageJob):
     kind: Literal["delete"] = "delete"
 
 
+class BackfillJob(BaseModel):
+    """A Slack thread a ticket took over (bot/desk/threads.py): the replies already in it,
+    added to the ticket oldest first. Written with the link itself, so that a reply
+    written after the link waits behind it on the ticket's lane."""
+
+    kind: Literal["backfill"] = "backfill"
+    ticket_id: str
+    channel: str
+    thread_ts: str
+    #: the ticket's card, a reply in the thread: not added
+    card_ts: str
+    #: the message the ticket was made of: its description, not a reply to add
+    made_of_ts: str | None = None
+    #: that message's files the new ticket could not take, added first
+    made_of_files: ReplyJob | None = None
+
+    @property
+    def lane(self) -> str:
+        return f"ticket:{self.ticket_id}"
+
+
 class CreateJob(BaseModel):
     """A submitted new-ticket modal."""
 
@@ -163,6 +184,7 @@ AnyJob = (
     ReplyJob
     | EditJob
     | DeleteJob
+    | BackfillJob
     | CreateJob
     | IntakeJob
     | SyncJob

@@ -381,6 +381,7 @@ class SyncWorker:
             desk.lookups,
             desk.cards,
             desk.creation,
+            desk.threads,
             self.poller.sync_ticket,
             intake=desk.intake,
             agents=desk.agents,

@@ -13,7 +13,12 @@ from bot.store import ThreadRef
 from bot.sync.outbox import JOB, IntakeJob
 from tests.support.flows import CHANNEL, make_desk, make_poller, texts
 from tests.support.harness import Harness, running_bot
-from tests.support.outbound import wait_until
+from tests.support.outbound import (
+    conversations,
+    outbox_drained,
+    reply_while_backfilled,
+    wait_until,
+)
 
 
 @pytest.fixture()
@@ -192,6 +197,26 @@ def test_a_persons_message_in_an_intake_channel_becomes_one_ticket(
         assert bot.store.requester_id_of(str(ticket_id)) == "U1"
 
 
+def test_a_reply_written_while_an_intake_ticket_backfills_comes_after_the_earlier_ones(
+    redis_url: str, redis_prefix: str
+) -> None:
+    with running_bot(redis_url, redis_prefix, TICKET_INTAKE_CHANNELS=CHANNEL) as bot:
+        message = bot.slack.add_message(CHANNEL, "VPN refuses me")
+        bot.slack.add_message(CHANNEL, "Same here", user="U2", thread_ts=message["ts"])
+        thread = ThreadRef(CHANNEL, message["ts"])
+
+        reply_while_backfilled(
+            bot, thread, lambda: bot.client.event(message_event(message)), "And now 2FA fails"
+        )
+
+        [ticket_id] = bot.helpdesk.tickets
+        wait_until(lambda: outbox_drained(bot), what="every reply delivered")
+        assert conversations(bot.helpdesk, ticket_id) == [
+            "Grace Hopper: Same here",
+            "Grace Hopper: And now 2FA fails",
+        ]
+
+
 def test_intake_channels_leave_out_bots_subtypes_edits_and_thread_replies(
     intake_quiet: Harness,
 ) -> None:
@@ -229,7 +254,7 @@ def test_a_reply_in_an_intake_channels_ticket_thread_is_still_mirrored(
 
     entries: Any = bot.store.redis.xrange(bot.store.outbox_stream())
     kinds = [JOB.validate_json(fields["job"]).kind for _, fields in entries]
-    assert kinds == ["intake", "reply"]
+    assert kinds == ["intake", "backfill", "reply"]  # behind the replies it had before
 
 
 def test_a_retired_intake_tickets_card_keys_expire_with_it(quiet: Harness) -> None:

@@ -11,11 +11,26 @@ import pytest
 from bot.gateway.epixel import MAX_SUBJECT_CHARS
 from bot.slack import ids
 from bot.store import ThreadRef
-from bot.sync.outbox import JOB, CreateJob, ReplyJob
+from bot.sync.outbox import JOB, BackfillJob, CreateJob, ReplyJob
+from bot.sync.worker import SyncWorker
 from tests.support.fakes.slack import Call
-from tests.support.flows import CHANNEL, card_button, make_desk, texts, wait_for_view
-from tests.support.harness import Harness, running_bot
-from tests.support.outbound import conversations, delivered_reactions, wait_until
+from tests.support.flows import (
+    CHANNEL,
+    card_button,
+    make_desk,
+    notes_in,
+    texts,
+    wait_for_view,
+)
+from tests.support.harness import TEST_OUTBOX, Harness, running_bot
+from tests.support.outbound import (
+    conversations,
+    delivered_reactions,
+    outbox_drained,
+    reaction_on,
+    reply_while_backfilled,
+    wait_until,
+)
 from tests.support.slack_requests import state_values
 
 ANSWERS = {"category_input": "1"}
@@ -303,28 +318,73 @@ def test_every_page_of_a_long_thread_is_backfilled_once_and_a_retry_adds_none(
     desk.creation.create(job.draft, job.user_id, job.view_id, job.context)
     desk.creation.create(job.draft, job.user_id, job.view_id, job.context, redelivered=True)
 
-    backfilled = [j for j in outbox_jobs(quiet) if isinstance(j, ReplyJob)]
-    assert [j.ts for j in backfilled] == [r["ts"] for r in replies]
-    assert {j.lane for j in backfilled} == {f"ticket:{made_ticket(quiet)}"}
+    ticket_id = made_ticket(quiet)
+    [backfill] = [j for j in outbox_jobs(quiet) if isinstance(j, BackfillJob)]
+    assert backfill.lane == f"ticket:{ticket_id}"
+    assert not [j for j in outbox_jobs(quiet) if isinstance(j, ReplyJob)]
+    worker = SyncWorker(quiet.settings, quiet.gateway, quiet.store, outbox=TEST_OUTBOX, poll=False)
+    worker.start()  # delivers the creation entry a third time, and the backfill
+    try:
+        wait_until(lambda: outbox_drained(quiet), what="the backfill delivered")
+    finally:
+        worker.stop()
+    assert conversations(quiet.helpdesk, int(ticket_id)) == [
+        f"Grace Hopper: {r['text']}" for r in replies
+    ]
     assert len(quiet.helpdesk.tickets) == 1
-    assert len(quiet.slack.calls_to("conversations.replies")) == 4  # 2 pages, 2 attempts
+    assert len(quiet.slack.calls_to("conversations.replies")) == 2  # 2 pages, read once
 
 
 def test_a_reaction_made_ticket_backfills_its_thread_too(live: Harness) -> None:
     message = live.slack.add_message(CHANNEL, "Projector flickers")
     live.slack.add_message(CHANNEL, "Room 4", user="U2", thread_ts=message["ts"])
-    reaction = {
-        "type": "reaction_added",
-        "user": "U2",
-        "reaction": "ticket",
-        "item": {"type": "message", "channel": CHANNEL, "ts": message["ts"]},
-    }
 
-    live.client.event(reaction)
+    live.client.event(reaction_on(message))
 
     ticket_id = int(made_ticket(live))
     wait_until(lambda: conversations(live.helpdesk, ticket_id), what="the backfill")
     assert conversations(live.helpdesk, ticket_id) == ["Grace Hopper: Room 4"]
+
+
+@pytest.mark.parametrize("made_with", ["shortcut", "reaction"])
+def test_a_reply_written_during_the_backfill_reaches_the_ticket_after_the_earlier_ones(
+    live: Harness, made_with: str
+) -> None:
+    message = live.slack.add_message(CHANNEL, "Wifi drops")
+    live.slack.add_message(CHANNEL, "Me too", user="U2", thread_ts=message["ts"])
+    live.slack.add_message(CHANNEL, "Since 9:00", user="U1", thread_ts=message["ts"])
+    view = completed_form(live, message) if made_with == "shortcut" else {}
+
+    def make_ticket() -> object:
+        if made_with == "shortcut":
+            return submit(live, view)
+        return live.client.event(reaction_on(message))
+
+    reply_while_backfilled(live, ThreadRef(CHANNEL, message["ts"]), make_ticket, "Down again")
+
+    ticket_id = int(made_ticket(live))
+    wait_until(lambda: outbox_drained(live), what="every reply delivered")
+    assert conversations(live.helpdesk, ticket_id) == [
+        "Grace Hopper: Me too",
+        "Ada Lovelace: Since 9:00",
+        "Grace Hopper: Down again",
+    ]
+
+
+def test_a_backfill_the_helpdesk_refuses_is_given_up_with_a_note_in_the_thread(
+    live: Harness,
+) -> None:
+    message = live.slack.add_message(CHANNEL, "Projector flickers")
+    live.slack.add_message(CHANNEL, "Room 4", user="U2", thread_ts=message["ts"])
+    live.helpdesk.fail_next(1, 404, path_contains="ticket/conversation")
+
+    live.client.event(reaction_on(message))
+
+    thread = ThreadRef(CHANNEL, message["ts"])
+    [note] = wait_until(lambda: [n for n in notes_in(live, thread) if "did not reach" in n])
+    assert "Replies written here before the ticket was made did not reach it" in note
+    wait_until(lambda: outbox_drained(live), what="the backfill given up")
+    assert live.store.redis.xlen(live.store.outbox_dead_stream()) == 1
 
 
 # --- a thread that is a ticket's already --------------------------------------------------

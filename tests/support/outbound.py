@@ -115,3 +115,29 @@ def serving_env(
         "OUTBOX_BACKOFF_CAP": "0.4",
     }
     return bot_env(slack, helpdesk, redis_url, prefix, **{**quick, **extra})
+
+
+def reaction_on(message: dict[str, Any], channel: str = "C1") -> dict[str, Any]:
+    """Grace reacts to `message` with the reaction that makes tickets (TICKET_REACTION)."""
+    item = {"type": "message", "channel": channel, "ts": message["ts"]}
+    return {"type": "reaction_added", "user": "U2", "reaction": "ticket", "item": item}
+
+
+def reply_while_backfilled(
+    live: Harness, thread: ThreadRef, make_ticket: Callable[[], object], text: str
+) -> dict[str, Any]:
+    """`make_ticket` makes a ticket that takes over `thread`; a person replies there once
+    the thread is linked but before the thread's earlier replies are read (Slack holds
+    `conversations.replies` until then). Returns the reply's event."""
+    live.slack.hold("conversations.replies")
+    try:
+        make_ticket()
+        wait_until(lambda: live.store.ticket_for_thread(thread), what="the thread linked")
+        return reply(live.client, live.slack, thread, text, user="U2")
+    finally:
+        live.slack.release("conversations.replies")
+
+
+def outbox_drained(live: Harness) -> bool:
+    """Every outbox entry delivered (or given up): nothing left to reach the helpdesk."""
+    return int(live.store.redis.xlen(live.store.outbox_stream())) == 0

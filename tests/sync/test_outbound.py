@@ -21,7 +21,7 @@ from bot.runtime.web import WebApp
 from bot.runtime.wiring import build_slack_app
 from bot.store import Store, ThreadRef
 from bot.sync.worker import OutboxSettings, SyncWorker
-from tests.support.flows import create, notes_in
+from tests.support.flows import CHANNEL, create, notes_in
 from tests.support.harness import (
     SIGNING_SECRET,
     TEST_OUTBOX,
@@ -37,6 +37,7 @@ from tests.support.outbound import (
     edited,
     linked_thread,
     message_event,
+    reaction_on,
     reply,
     serving_env,
     ticket_of,
@@ -315,6 +316,47 @@ def test_worker_killed_mid_delivery_and_restarted_delivers_once(
         second.kill()
     assert conversations(idle.helpdesk, ticket_id) == ["Ada Lovelace: Mid-flight"]
     assert idle.store.outbox_pending() == 0
+
+
+def test_worker_killed_mid_backfill_leaves_every_earlier_reply_once_in_order(
+    idle: Harness, tmp_path: Path, redis_url: str
+) -> None:
+    """A reaction makes a ticket of a thread with three replies; the worker dies while the
+    helpdesk takes the second. The next worker adds the rest once, then a reply written
+    while no worker ran."""
+    message = idle.slack.add_message(CHANNEL, "Scanner offline")
+    thread = ThreadRef(CHANNEL, message["ts"])
+    for text in ("one", "two", "three"):
+        idle.slack.add_message(CHANNEL, text, user="U2", thread_ts=thread.ts)
+    env = serving_env(idle.slack, idle.helpdesk, redis_url, idle.store.prefix)
+    idle.slack.hold("reactions.add")  # the first reply's ✅: the worker waits after it
+    first = BotProcess(["worker"], env, tmp_path, "worker-1")
+    try:
+        idle.client.event(reaction_on(message))
+        ticket_id = wait_until(lambda: ticket_of_thread(idle, thread), timeout=30)
+        wait_until(lambda: conversations(idle.helpdesk, ticket_id), timeout=30)
+        idle.helpdesk.hang_next(1, 1.0, path_contains="ticket/conversation")
+        idle.slack.release("reactions.add")
+        wait_until(lambda: len(idle.helpdesk.requests_to("ticket/conversation")) == 2)
+        first.kill()  # SIGKILL while the helpdesk is still taking the second
+    finally:
+        first.kill()
+    wait_until(lambda: len(conversations(idle.helpdesk, ticket_id)) == 2)  # it did land
+    reply(idle.client, idle.slack, thread, "four", user="U2")
+    second = BotProcess(["worker"], env, tmp_path, "worker-2")
+    try:
+        wait_until(lambda: _stream_empty(idle), timeout=30, what=f"the rest\n{second.output()}")
+        assert second.terminate() == 0
+    finally:
+        second.kill()
+    assert conversations(idle.helpdesk, ticket_id) == [
+        f"Grace Hopper: {text}" for text in ("one", "two", "three", "four")
+    ]
+
+
+def ticket_of_thread(live: Harness, thread: ThreadRef) -> int | None:
+    found = live.store.ticket_for_thread(thread)
+    return None if found is None else int(found)
 
 
 def test_two_workers_in_parallel_deliver_each_reply_once_in_order(idle: Harness) -> None:

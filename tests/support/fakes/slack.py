@@ -4,7 +4,7 @@ The bot under test is pointed at ``FakeSlack.api_url`` (``SLACK_API_URL``) and t
 with the ordinary slack_sdk ``WebClient``. Every call is recorded as a ``Call``; tests read
 ``calls`` / ``calls_to`` / ``wait_for`` and steer failures with ``fail_next``,
 ``rate_limit_next``, ``server_error_next`` (HTTP 5xx), ``drop_next`` (the connection closed
-with no answer), ``delay`` and ``channels_without_bot``; ``usergroups`` and
+with no answer), ``delay``, ``hold`` / ``release`` and ``channels_without_bot``; ``usergroups`` and
 ``channel_members`` hold what ``usergroups.users.list`` and ``conversations.members`` list.
 
 Fidelity notes (all deliberate, all like Slack):
@@ -71,6 +71,8 @@ MEMBERS_MAX_LIMIT = 1000
 #: conversations.replies: its default page size, and its largest
 REPLIES_MAX_LIMIT = 1000
 TRIGGER_ID_TTL_SECONDS = 3.0
+#: a held call is answered after this long if no test released it (never hang a run)
+HOLD_LIMIT = 30.0
 MAX_MESSAGE_TEXT = 40_000
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
@@ -115,6 +117,8 @@ class _Steering:
     drops: dict[str, list[bool]] = field(default_factory=lambda: defaultdict(list))
     redirects: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     delays: dict[str, float] = field(default_factory=dict)
+    #: method -> the gate its calls wait at until released
+    holds: dict[str, threading.Event] = field(default_factory=dict)
 
 
 class SlackApiError(Exception):
@@ -295,6 +299,8 @@ class FakeSlack:
         return self
 
     def stop(self) -> None:
+        for method in list(self._steering.holds):
+            self.release(method)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -390,6 +396,19 @@ class FakeSlack:
         with self._lock:
             self._steering.delays[method] = seconds
 
+    def hold(self, method: str) -> None:
+        """Keep every later call to ``method`` waiting, unanswered, until ``release``: a
+        moment in the bot's work made to last for as long as a test needs it."""
+        with self._lock:
+            self._steering.holds.setdefault(method, threading.Event())
+
+    def release(self, method: str) -> None:
+        """Answer the held calls to ``method``, and later ones at once."""
+        with self._lock:
+            gate = self._steering.holds.pop(method, None)
+        if gate is not None:
+            gate.set()
+
     def new_response_url(self) -> str:
         return f"{self.base_url}/commands/{self.team_id}/{next(self._ids)}/{uuid.uuid4().hex}"
 
@@ -437,6 +456,10 @@ class FakeSlack:
     ) -> tuple[int, JsonDict, dict[str, str]]:
         arrived = time.monotonic()
         time.sleep(self._steering.delays.get(method, 0.0))
+        with self._lock:
+            gate = self._steering.holds.get(method)
+        if gate is not None:
+            gate.wait(HOLD_LIMIT)
         status, body, extra_headers = self._answer(method, args, headers)
         self._record(method, args, headers, arrived, status, body, peer_port)
         return status, body, extra_headers
