@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 DRAFT_TTL = 7 * 24 * 3600
 NEW_TICKET_FORM = "new_ticket_modal.json.j2"
+LOADING_VIEW = "loading_modal.json.j2"
 #: what differs between two people's fresh forms over the same lists
 SUBJECT, METADATA = placeholder("subject"), placeholder("metadata")
 
@@ -44,6 +45,8 @@ class NewTicketModal:
     _fresh_forms: tuple[FormLists, Capabilities, dict[bool, str]] | None = field(
         default=None, init=False, repr=False
     )
+    #: the loading view, rendered once: a cold `/ticket new` only fills in its metadata
+    _loading_text: str | None = field(default=None, init=False, repr=False)
 
     def open(self, trigger_id: str, subject: str, context: ModalContext, respond: Respond) -> None:
         """Open the form at once: filled when the lookups are cached, loading otherwise.
@@ -135,7 +138,9 @@ class NewTicketModal:
         self.update_view(view_id, self.form_view(self.load_draft(view_id), context))
 
     def loading_view(self, context: ModalContext) -> Any:
-        return render("loading_modal.json.j2", metadata=context.dump())
+        if self._loading_text is None:
+            self._loading_text = render_text(LOADING_VIEW, metadata=METADATA)
+        return fill(LOADING_VIEW, self._loading_text, {METADATA: context.dump()})
 
     def form_view(
         self,

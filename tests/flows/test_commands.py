@@ -13,6 +13,7 @@ from typing import Any
 from bot.runtime import logs
 from bot.slack import ids
 from bot.slack.forms import ModalContext
+from bot.slack.render import render
 from tests.support.flows import texts
 from tests.support.harness import Harness
 from tests.support.slack_requests import SignedClient
@@ -66,6 +67,19 @@ def test_cold_new_opens_a_loading_view_then_fills_it(live: Harness) -> None:
         "Software",
     ]
     assert "attachment" in block_ids(view)
+
+
+def test_each_cold_loading_view_carries_its_own_command(live: Harness) -> None:
+    """The loading view is rendered once and filled per command: the metadata (where the
+    form was asked for) must be each command's own, and the rest what the template makes."""
+    live.helpdesk.delay = 1.0  # both commands find the cache empty
+    live.client.command("new", channel_id="C7")
+    live.client.command("new", channel_id="C8")
+    opened = [c.args["view"] for c in live.slack.wait_for("views.open", count=2)]
+    channels = {ModalContext.load(view["private_metadata"]).channel for view in opened}
+    assert channels == {"C7", "C8"}
+    context = ModalContext.load(opened[0]["private_metadata"])
+    assert opened[0] == render("loading_modal.json.j2", metadata=context.dump())
 
 
 def test_warm_new_opens_the_form_directly(live: Harness) -> None:
