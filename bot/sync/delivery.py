@@ -296,11 +296,7 @@ class Delivery:
         if status in (None, "queued"):
             raise Retry("the reply itself is still on its way")
         if status == "delivered" and self._once(note_claim("deleted-note", job.channel, job.ts)):
-            self._note(
-                job,
-                f"A message deleted here stays in the helpdesk: ticket #{job.ticket_id} "
-                "keeps its text. Ask an agent if it must go.",
-            )
+            self._note(job, _deleted_note(job))
 
     # --- Slack side ---------------------------------------------------------------
 
@@ -350,3 +346,17 @@ class Delivery:
 
     def _once(self, what: str) -> bool:
         return self.store.claim(what, NOTE_ONCE_TTL)
+
+
+def _deleted_note(job: DeleteJob) -> str:
+    """What the thread is told of a deleted reply: agents can remove the internal note
+    themselves; a requester has to ask one."""
+    if job.internal:
+        return (
+            f"A message deleted here stays in the helpdesk as an internal note on ticket "
+            f"#{job.ticket_id}: delete it there if it must go."
+        )
+    return (
+        f"A message deleted here stays in the helpdesk: ticket #{job.ticket_id} "
+        "keeps its text. Ask an agent if it must go."
+    )

@@ -154,6 +154,7 @@ class Replies:
             channel=channel,
             thread_ts=before.get("thread_ts") or ts,
             ts=ts,
+            internal=state.get("internal") == "1",
         )
         self._enqueue_once(event_id, delete_claim(channel, ts), job, deleted="1")
 

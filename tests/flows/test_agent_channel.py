@@ -17,7 +17,7 @@ from bot.sync.worker import SyncWorker
 from tests.support.fakes.slack import Call
 from tests.support.flows import CHANNEL, create, make_desk, open_form, submit, texts
 from tests.support.harness import TEST_OUTBOX, Harness, running_bot
-from tests.support.outbound import conversations, edited, reply, wait_until
+from tests.support.outbound import conversations, deleted, edited, reply, wait_until
 from tests.support.server_django_helpdesk import (
     DjangoHelpdesk,
     create_through_slack,
@@ -305,6 +305,27 @@ def test_a_reply_in_the_agents_thread_becomes_an_internal_note(agents_django: Ha
     shown = in_thread(live, requester_thread) + in_thread(live, agents_thread)
     shown += direct_messages(live)
     assert not any("Disk is failing" in t for t in shown)  # not posted back anywhere
+
+
+def test_a_note_deleted_in_the_agents_thread_is_said_to_stay_as_an_internal_note(
+    agents_django: Harness,
+) -> None:
+    live = agents_django
+    _, ticket_id, requester_thread = create_through_slack(live, "VPN drops every hour")
+    agents_thread = announcement(live, ticket_id)
+    event = reply(live.client, live.slack, agents_thread, "Known issue, patch Friday", user="U2")
+    wait_until(
+        lambda: (agents_thread.channel, event["ts"], "white_check_mark") in live.slack.reactions,
+        what="the note delivered",
+    )
+
+    assert live.client.event(deleted(event)).status_code == 200
+
+    wait_until(lambda: any("deleted here" in t for t in in_thread(live, agents_thread)))
+    [said] = [t for t in in_thread(live, agents_thread) if "deleted here" in t]
+    assert f"internal note on ticket #{ticket_id}" in said and "delete it there" in said
+    assert "Ask an agent" not in said
+    assert not any("deleted here" in t for t in in_thread(live, requester_thread))
 
 
 def test_an_internal_note_is_posted_nowhere_without_an_agents_channel(
