@@ -141,3 +141,19 @@ def test_an_answer_past_the_limit_is_refused_and_its_connection_dropped(
     assert used[0] != used[2]  # the connection of the refused answer was not reused
     client.close()
     small.close()
+
+
+def test_through_a_proxy_the_calls_go_as_slack_sdk_sends_them(slack: FakeSlack) -> None:
+    """HTTPS_PROXY (or `proxy=`) is slack_sdk's to honour: the kept connections are only
+    for calls that go straight to Slack. The fake answers an absolute-URI request as a
+    forward proxy would pass it on."""
+    proxied = build_client(TOKEN, slack.api_url)
+    proxied.proxy = slack.base_url
+    try:
+        for n in range(2):
+            assert proxied.chat_postMessage(channel="C1", text=f"via proxy {n}")["ok"]
+    finally:
+        proxied.close()
+
+    used = ports(slack, "chat.postMessage")
+    assert len(used) == 2 and used[0] != used[1]  # urllib's connection per call
