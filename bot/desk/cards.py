@@ -191,16 +191,20 @@ class Cards:
         claim = click_claim(f"{click.user_id}:{click.interaction}")
         if not self.store.claim(claim, CLICK_CLAIM_TTL):
             return  # this very click again
-        done = False
+        done, refusal = False, None
         try:
             with self._one_change_at_a_time(ticket_id):
-                done = self._apply(ticket_id, change, click)
+                refusal = self._apply(ticket_id, change, click)
+                done = refusal is None
         finally:
             if not done:
                 self.store.release(claim)
+        if refusal is not None:
+            _refuse(click, refusal)  # once the click may be tried again, not before
 
-    def _apply(self, ticket_id: str, change: Change, click: Click) -> bool:
-        """True when the change is made and the card shows it (or showed it already).
+    def _apply(self, ticket_id: str, change: Change, click: Click) -> str | None:
+        """None when the change is made and the card shows it (or showed it already),
+        else why not, to tell the person.
 
         The change is recorded as the thread's state before the helpdesk is asked: a
         helpdesk that pushes (a webhook) may have it read back before this returns, and
@@ -209,7 +213,7 @@ class Cards:
         sees what the card lacks, and repairs it."""
         before = self.store.poll_states([ticket_id])[0]
         if change.shown_in(before):
-            return True
+            return None
         if before:
             expected = _expected(before, change.status_set, change.priority_set)
             self.store.remember_ticket_state(ticket_id, *expected)
@@ -225,18 +229,16 @@ class Cards:
             if before:
                 self.store.remember_ticket_state(ticket_id, *_expected(before, None, None))
             if isinstance(exc, GatewayError):
-                _refuse(click, explain(exc))
-            else:
-                log.warning("ticket %s: its card was not updated (%s)", ticket_id, exc)
-                _refuse(click, "Done in the helpdesk, but Slack did not update the card yet.")
-            return False
+                return explain(exc)
+            log.warning("ticket %s: its card was not updated (%s)", ticket_id, exc)
+            return "Done in the helpdesk, but Slack did not update the card yet."
         self.store.remember_ticket_state(ticket.id, *ticket_state(ticket))
         who = self.lookups.person(click.user_id).name
         if change.is_news:  # the poller will not tell it: the state above has it
             thread = self.store.thread_for_ticket(ticket_id) or click.card
             self.news.tell(ticket_id, thread, [f"{who} {change.done}."], by=click.user_id)
         self.note(click.card, f"{who} {change.done}.")
-        return True
+        return None
 
     @contextmanager
     def _one_change_at_a_time(self, ticket_id: str) -> Iterator[None]:

@@ -21,6 +21,7 @@ from tests.support.flows import (
     wait_for_view,
 )
 from tests.support.harness import TEST_OUTBOX, Harness, running_bot
+from tests.support.outbound import wait_until
 
 
 @pytest.fixture()
@@ -268,6 +269,26 @@ def test_a_refused_click_leaves_no_claim_and_may_be_tried_again(live: Harness) -
     live.helpdesk.set_status(ticket_id, 2)
     click(live, card, "Close", action_ts="1700000000.000001")  # Slack's retry of that click
     live.slack.wait_for("chat.update")
+    assert live.helpdesk.tickets[ticket_id]["status"] == "3"
+
+
+def test_a_refused_click_may_be_tried_again_as_soon_as_the_person_is_told(
+    live: Harness,
+) -> None:
+    """The refusal goes out once the click's claim is gone: a retry arriving while the
+    answer is on its way is a new try, not this very click again."""
+    card = create(live)
+    ticket_id = next(iter(live.helpdesk.tickets))
+    live.helpdesk.set_status(ticket_id, 3)
+    live.slack.hold("response_url")
+    click(live, card, "Close", action_ts="1700000000.000002")
+    wait_until(lambda: live.slack.held("response_url") == 1, what="the refusal on its way")
+
+    live.helpdesk.set_status(ticket_id, 2)
+    click(live, card, "Close", action_ts="1700000000.000002")
+    live.slack.wait_for("chat.update")
+    live.slack.release("response_url")
+    assert "already closed" in texts(answers(live, 1)[0])
     assert live.helpdesk.tickets[ticket_id]["status"] == "3"
 
 

@@ -119,6 +119,8 @@ class _Steering:
     delays: dict[str, float] = field(default_factory=dict)
     #: method -> the gate its calls wait at until released
     holds: dict[str, threading.Event] = field(default_factory=dict)
+    #: method -> how many of its calls wait at its gate now
+    waiting: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
 class SlackApiError(Exception):
@@ -402,6 +404,22 @@ class FakeSlack:
         with self._lock:
             self._steering.holds.setdefault(method, threading.Event())
 
+    def held(self, method: str) -> int:
+        """How many calls to ``method`` (or answers to a response_url: "response_url")
+        arrived and wait at its gate now."""
+        with self._lock:
+            return self._steering.waiting[method]
+
+    def _wait_if_held(self, method: str) -> None:
+        with self._lock:
+            gate = self._steering.holds.get(method)
+            if gate is None:
+                return
+            self._steering.waiting[method] += 1
+        gate.wait(HOLD_LIMIT)
+        with self._lock:
+            self._steering.waiting[method] -= 1
+
     def release(self, method: str) -> None:
         """Answer the held calls to ``method``, and later ones at once."""
         with self._lock:
@@ -456,10 +474,7 @@ class FakeSlack:
     ) -> tuple[int, JsonDict, dict[str, str]]:
         arrived = time.monotonic()
         time.sleep(self._steering.delays.get(method, 0.0))
-        with self._lock:
-            gate = self._steering.holds.get(method)
-        if gate is not None:
-            gate.wait(HOLD_LIMIT)
+        self._wait_if_held(method)
         status, body, extra_headers = self._answer(method, args, headers)
         self._record(method, args, headers, arrived, status, body, peer_port)
         return status, body, extra_headers
@@ -1241,6 +1256,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._send(400, b"invalid_payload", "text/plain")
             return
         answer = {"ok": True}
+        self.fake._wait_if_held("response_url")
         self.fake._record("response_url", args, headers, response=answer)
         self._send_json(200, answer)
 
