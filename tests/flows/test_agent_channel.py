@@ -270,16 +270,24 @@ def test_an_internal_note_goes_only_to_the_agents_thread(agents_django: Harness)
     assert not any("concentrator" in t for t in requester_side)
 
 
+def note_delivered(live: Harness, subject: str, text: str) -> tuple[str, ThreadRef, ThreadRef, Any]:
+    """A ticket made in Slack, and `text` written in its agents' thread by Grace, once in
+    the helpdesk: the ticket id, the requester's and the agents' threads, the event."""
+    _, ticket_id, requester_thread = create_through_slack(live, subject)
+    agents_thread = announcement(live, ticket_id)
+    event = reply(live.client, live.slack, agents_thread, text, user="U2")
+    wait_until(
+        lambda: (agents_thread.channel, event["ts"], "white_check_mark") in live.slack.reactions,
+        what="the note delivered",
+    )
+    return ticket_id, requester_thread, agents_thread, event
+
+
 def test_a_reply_in_the_agents_thread_becomes_an_internal_note(agents_django: Harness) -> None:
     live = agents_django
     agent = live.helpdesk.agent
-    _, ticket_id, requester_thread = create_through_slack(live, "Laptop will not boot")
-    agents_thread = announcement(live, ticket_id)
-
-    event = reply(live.client, live.slack, agents_thread, "Disk is failing, swap it", user="U2")
-    wait_until(
-        lambda: (agents_thread.channel, event["ts"], "white_check_mark") in live.slack.reactions,
-        what="the reply delivered",
+    ticket_id, requester_thread, agents_thread, event = note_delivered(
+        live, "Laptop will not boot", "Disk is failing, swap it"
     )
     change = edited(event, "Disk is failing, swap it today")
     assert live.client.event(change).status_code == 200
@@ -311,12 +319,8 @@ def test_a_note_deleted_in_the_agents_thread_is_said_to_stay_as_an_internal_note
     agents_django: Harness,
 ) -> None:
     live = agents_django
-    _, ticket_id, requester_thread = create_through_slack(live, "VPN drops every hour")
-    agents_thread = announcement(live, ticket_id)
-    event = reply(live.client, live.slack, agents_thread, "Known issue, patch Friday", user="U2")
-    wait_until(
-        lambda: (agents_thread.channel, event["ts"], "white_check_mark") in live.slack.reactions,
-        what="the note delivered",
+    ticket_id, requester_thread, agents_thread, event = note_delivered(
+        live, "VPN drops every hour", "Known issue, patch Friday"
     )
 
     assert live.client.event(deleted(event)).status_code == 200
