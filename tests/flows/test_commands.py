@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import io
-import json
-import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
-from bot.runtime import logs
 from bot.slack import ids
 from bot.slack.forms import ModalContext
 from bot.slack.render import render
 from tests.support.flows import texts
 from tests.support.harness import Harness
+from tests.support.logs import json_logs_written, lines
 from tests.support.slack_requests import SignedClient
 
 
@@ -145,28 +142,14 @@ def test_a_warm_form_shows_the_lists_the_cache_holds_now(live: Harness) -> None:
 
 
 def test_a_line_logged_for_a_command_names_its_trigger(live: Harness) -> None:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    written = io.StringIO()
-    logs.configure("INFO", [], "json", stream=written)
-    try:
+    with json_logs_written() as written:
         live.slack.fail_next("views.open", "expired_trigger_id")
         live.client.command("new", trigger_id="trig.named")
         deadline = time.monotonic() + 5
         while "views.open failed" not in written.getvalue():  # logged on the modal thread
             assert time.monotonic() < deadline, "nothing logged"
             time.sleep(0.02)
-    finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in handlers:
-            root.addHandler(handler)
-        root.setLevel(level)
-    [failed] = [
-        line
-        for line in map(json.loads, written.getvalue().splitlines())
-        if "views.open failed" in line["message"]
-    ]
+    [failed] = [line for line in lines(written) if "views.open failed" in str(line["message"])]
     assert failed.get("slack_request_id") == "trig.named", failed
 
 

@@ -14,28 +14,15 @@ from bot.log_context import log_ids
 from bot.runtime import logs
 from bot.runtime.executors import Executors
 from bot.runtime.settings import ConfigError, load_settings
+from tests.support.logs import json_logs_written, lines
 
 SECRET = "xoxb-1234-secret-token"
 
 
 @pytest.fixture
 def json_logs() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    written = io.StringIO()
-    logs.configure("INFO", [SECRET], "json", stream=written)
-    try:
+    with json_logs_written([SECRET]) as written:
         yield written
-    finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in handlers:
-            root.addHandler(handler)
-        root.setLevel(level)
-
-
-def lines(written: io.StringIO) -> list[dict[str, object]]:
-    return [json.loads(line) for line in written.getvalue().splitlines()]
 
 
 def test_a_line_is_one_json_object_with_the_ids_bound_and_no_secret(
