@@ -26,6 +26,17 @@ from bot.runtime.console.signed import SlackSide
 from tests.support.terminal import WAIT, Terminal, start_console, wait_for_page
 
 
+def _first_category_and_the_rest_as_offered(console: Terminal) -> None:
+    """The form's prompts after the description: category 1, the priority it offers, no
+    attachment."""
+    console.expect(r"Category \[1-\d+")
+    console.send("1")
+    console.expect(r"Priority \[1-\d+, Enter keeps \w+\]: ")
+    console.send("")
+    console.expect(r"Attachment[^\n]*Enter to skip\): ")
+    console.send("")
+
+
 def _post(console: Terminal, text: str) -> str:
     """Post `text` in #general; the number the console gave the message."""
     console.send(f"/post {text}")
@@ -105,12 +116,7 @@ def test_the_message_shortcut_opens_the_form_prefilled_and_posts_the_card_in_the
     console.send("")
     console.expect(r"Description[^\n]*\[[^\n]*Laptop will not boot[^\n]*\]: ")
     console.send("")
-    console.expect(r"Category \[1-\d+")
-    console.send("1")
-    console.expect(r"Priority \[1-\d+, Enter keeps \w+\]: ")
-    console.send("")
-    console.expect(r"Attachment[^\n]*Enter to skip\): ")
-    console.send("")
+    _first_category_and_the_rest_as_offered(console)
     ticket = console.expect(r"ticket-bot in the thread of ticket #(\d+):").group(1)
     console.expect(rf"│ Ticket #{ticket} \S+ Open")
     console.expect(r"│ Laptop will not boot")
@@ -131,12 +137,7 @@ def test_each_new_ticket_is_announced_in_agents_whose_thread_stays_apart(
     console.send("")
     console.expect(r"Description[^\n]*: ")
     console.send("The tray's spring snapped")
-    console.expect(r"Category \[1-\d+")
-    console.send("1")
-    console.expect(r"Priority \[1-\d+, Enter keeps \w+\]: ")
-    console.send("")
-    console.expect(r"Attachment[^\n]*Enter to skip\): ")
-    console.send("")
+    _first_category_and_the_rest_as_offered(console)
     ticket = console.expect(r"\[m\d+\] ticket-bot:\s+Ticket #(\d+) \S+ Open").group(1)
     console.expect(rf"\[m\d+\] ticket-bot in #agents:\s+🎫 New ticket #{ticket}: Paper tray broken")
     console.expect(r"Requested by \S+")
